@@ -1,0 +1,183 @@
+/**
+ * The composition root: builds every dependency by hand from a Config and returns an unstarted
+ * app. Nothing here listens or reads the environment; main.ts and the tests do that.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { Gateway } from "../gen/virtufin/api/v1/gateway_pb.js";
+import { Pubsub } from "../gen/virtufin/api/v1/pubsub_pb.js";
+import { State } from "../gen/virtufin/api/v1/state_pb.js";
+import type { Config } from "./config/config.js";
+import type { DaprAdapter } from "./dapr/adapter.js";
+import { EmbeddedAdapter } from "./dapr/embedded/embedded-adapter.js";
+import { EventPublisher } from "./events/publisher.js";
+import { SubscriptionManager } from "./events/subscription-manager.js";
+import { TopicSubscriptions } from "./events/topic-subscriptions.js";
+import { createGatewayHandlers } from "./handlers/gateway.js";
+import type { HandlerDeps } from "./handlers/deps.js";
+import { createHealthHandlers } from "./handlers/health.js";
+import { createPubsubHandlers } from "./handlers/pubsub.js";
+import { createStateHandlers } from "./handlers/state.js";
+import { Readiness } from "./health/readiness.js";
+import { silentLogger, type Logger } from "./observability/logger.js";
+import { errorBoundary } from "./server/interceptors.js";
+import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
+import { createGatewayServer, type GatewayServer } from "./server/server.js";
+import { loadServicesFile, type ServiceRegistry } from "./services/registry.js";
+import { StateService } from "./state/state-service.js";
+
+/** config/services.json at the package root, whether running from src/ (tsx) or dist/src/ (built). */
+export const SHIPPED_SERVICES_FILE = [
+  new URL("../config/services.json", import.meta.url),
+  new URL("../../config/services.json", import.meta.url),
+]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? "config/services.json";
+
+export interface AppOverrides {
+  readonly adapter?: DaprAdapter;
+  readonly registry?: ServiceRegistry;
+  readonly logger?: Logger;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly deps: HandlerDeps;
+  readonly adapter: DaprAdapter;
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  /** Registers every service on a Connect router (also used in-process by createRouterTransport). */
+  routes(router: ConnectRouter): void;
+  /** Opens the backend and the pinned subscriptions; readiness follows. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Starts, then listens on the configured port; returns the bound port. */
+  listen(): Promise<number>;
+  /** Graceful stop: readiness off, streams ended, connections drained, backend closed. */
+  stop(): Promise<void>;
+}
+
+export function createApp(config: Config, overrides: AppOverrides = {}): App {
+  const logger = overrides.logger ?? silentLogger();
+  const registry =
+    overrides.registry ??
+    loadServicesFile(config.servicesFile === "" ? SHIPPED_SERVICES_FILE : config.servicesFile, config);
+  const adapter = overrides.adapter ?? createAdapter(config);
+  const readiness = new Readiness(["backend", "subscriptions"]);
+  const subscribers = new SubscriptionManager({
+    bufferSize: config.subscriberBufferSize,
+    maxSubscribers: config.maxSubscribers,
+    onSlowConsumer: () => logger.warn("slow consumer cut: its buffer overflowed"),
+  });
+  const topics = new TopicSubscriptions({
+    adapter,
+    registry,
+    subscribers,
+    onStatus: (pubsub, topic, status, error) =>
+      logger.info({ pubsub, topic, status, ...(error === undefined ? {} : { error }) }, "backend subscription"),
+  });
+  const publisher = new EventPublisher(adapter);
+  const deps: HandlerDeps = {
+    registry,
+    state: new StateService(adapter, publisher),
+    publisher,
+    subscribers,
+    topics,
+    readiness,
+    limits: config,
+    slowConsumerGraceMs: config.slowConsumerGraceMs,
+  };
+  const interceptors = [errorBoundary(logger)];
+  const routes = (router: ConnectRouter) => {
+    router.service(State, createStateHandlers(deps));
+    router.service(Pubsub, createPubsubHandlers(deps));
+    router.service(Gateway, createGatewayHandlers(deps));
+    router.service(
+      Health,
+      createHealthHandlers(readiness, [State.typeName, Pubsub.typeName, Gateway.typeName]),
+    );
+  };
+
+  let server: GatewayServer | undefined;
+  let started = false;
+
+  const app: App = {
+    config,
+    deps,
+    adapter,
+    readiness,
+    logger,
+    routes,
+    async start(signal) {
+      if (started) return;
+      started = true;
+      await adapter.start(signal);
+      readiness.set("backend", true);
+      const pinned = new Map<string, { pubsub: string; topic: string }>();
+      for (const s of registry.all) {
+        for (const topic of s.topics) pinned.set(`${s.pubsubName}\x00${topic}`, { pubsub: s.pubsubName, topic });
+        // Each pub/sub component carries its services' state change events.
+        for (const topic of ["state-changes"]) pinned.set(`${s.pubsubName}\x00${topic}`, { pubsub: s.pubsubName, topic });
+      }
+      topics.openPinned([...pinned.values()]);
+      await topics.pinnedConnected();
+      readiness.set("subscriptions", true);
+    },
+    async listen() {
+      const router = createConnectRouter({
+        interceptors,
+        readMaxBytes: config.maxMessageBytes,
+        writeMaxBytes: config.maxMessageBytes,
+        maxTimeoutMs: config.maxTimeoutMs,
+      });
+      routes(router);
+      const handleRpc = createRpcRequestHandler(router, logger);
+      server = createGatewayServer({
+        limits: config,
+        corsOrigins: config.corsOrigins,
+        handleRpc,
+        handleHttp: (req, res) => probes(req, res, readiness),
+        logger,
+      });
+      const address = await server.listen(config.httpPort, config.host);
+      await app.start();
+      return address.port;
+    },
+    async stop() {
+      readiness.beginShutdown();
+      subscribers.closeAll();
+      await server?.close(config.shutdownGraceMs);
+      await topics.closeAll();
+      await adapter.close();
+    },
+  };
+  return app;
+}
+
+function createAdapter(config: Config): DaprAdapter {
+  switch (config.backend) {
+    case "embedded":
+      return new EmbeddedAdapter({ dataDir: config.dataDir });
+    case "dapr":
+      throw new Error("the dapr backend is not built yet");
+  }
+}
+
+/** GET /healthz (liveness) and GET /readyz (readiness) for Kubernetes probes. */
+function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness): boolean {
+  const path = (req.url ?? "").split("?", 1)[0];
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  if (path === "/healthz") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ status: "alive" }));
+    return true;
+  }
+  if (path === "/readyz") {
+    const ready = readiness.ready;
+    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+    res.end(JSON.stringify({ status: ready ? "ready" : "not ready", waitingFor: readiness.waitingFor }));
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,207 @@
+/**
+ * Live subscribers: registration, scope index, fan-out into bounded per-subscriber queues.
+ *
+ * Fan-out never waits on a subscriber. Each subscriber has a queue of at most `bufferSize`
+ * events; one that overflows is cut at once (its queue is dropped so memory is freed, it leaves
+ * the registry and `onSlowConsumer` fires) and its stream ends with RESOURCE_EXHAUSTED as soon as
+ * its reader resumes. Removal hangs off the request's abort signal, because a generator blocked
+ * on a slow reader is never resumed and its `finally` never runs.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import { eventScopes, filterScopes, matchesFilter, type SubscriptionFilter } from "./filter.js";
+
+export interface SubscriberOptions {
+  readonly filter: SubscriptionFilter;
+  /** Topics whose backend-subscription lifecycle events this subscriber also receives. */
+  readonly lifecycleOf?: string | undefined;
+  /** Ends the subscription when aborted (the request's signal). */
+  readonly signal: AbortSignal;
+  /** Called once when the subscriber is cut as a slow consumer (to reset its stream later). */
+  readonly onCut?: (() => void) | undefined;
+}
+
+export interface DeliveryOptions {
+  /** Events of pinned topics reach every matching subscriber; others only those naming the topic. */
+  readonly pinnedTopic: boolean;
+  /** For lifecycle events: the topic whose backend subscription changed. */
+  readonly lifecycleOf?: string | undefined;
+}
+
+export interface SubscriptionStats {
+  readonly active: number;
+  readonly delivered: number;
+  readonly slowConsumersCut: number;
+  readonly maxQueueDepth: number;
+}
+
+export interface SubscriptionManagerOptions {
+  /** Events queued per subscriber before it is cut. */
+  readonly bufferSize: number;
+  /** Most concurrent subscribers (default: unlimited). */
+  readonly maxSubscribers?: number;
+  readonly onSlowConsumer?: () => void;
+}
+
+class Subscriber {
+  readonly queue: StreamEvent[] = [];
+  head = 0;
+  cut = false;
+  closed = false;
+  wake: (() => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly options: SubscriberOptions,
+    readonly scopes: readonly string[],
+  ) {}
+
+  get depth(): number {
+    return this.queue.length - this.head;
+  }
+
+  notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+export class SubscriptionManager {
+  private readonly byScope = new Map<string, Set<Subscriber>>();
+  private nextId = 1;
+  private count = 0;
+  private delivered = 0;
+  private slowConsumersCut = 0;
+  private maxQueueDepth = 0;
+
+  constructor(private readonly options: SubscriptionManagerOptions) {}
+
+  get stats(): SubscriptionStats {
+    return {
+      active: this.count,
+      delivered: this.delivered,
+      slowConsumersCut: this.slowConsumersCut,
+      maxQueueDepth: this.maxQueueDepth,
+    };
+  }
+
+  /**
+   * Registers a subscriber and returns its event stream. Registration happens before this
+   * returns, so an event broadcast afterwards is never missed.
+   */
+  subscribe(options: SubscriberOptions): AsyncIterable<StreamEvent> {
+    if (options.signal.aborted) throw new ConnectError("the call was cancelled", Code.Canceled);
+    const max = this.options.maxSubscribers;
+    if (max !== undefined && this.count >= max) {
+      throw new ConnectError(`the gateway holds its limit of ${max} subscribers`, Code.ResourceExhausted);
+    }
+    const sub = new Subscriber(this.nextId++, options, [...new Set(filterScopes(options.filter))]);
+    if (options.lifecycleOf !== undefined) {
+      (sub.scopes as string[]).push(`lifecycle/${options.lifecycleOf}`);
+    }
+    for (const scope of sub.scopes) {
+      let set = this.byScope.get(scope);
+      if (set === undefined) this.byScope.set(scope, (set = new Set()));
+      set.add(sub);
+    }
+    this.count++;
+    const onAbort = () => this.remove(sub);
+    options.signal.addEventListener("abort", onAbort, { once: true });
+    return this.drain(sub, onAbort);
+  }
+
+  /** Hands an event to every matching subscriber's queue; never blocks. */
+  broadcast(event: StreamEvent, delivery: DeliveryOptions): number {
+    const coordinates = { service: event.service, topic: event.topic, eventType: event.eventType };
+    const scopes = eventScopes(coordinates);
+    if (delivery.lifecycleOf !== undefined) scopes.push(`lifecycle/${delivery.lifecycleOf}`);
+    const seen = new Set<Subscriber>();
+    let reached = 0;
+    for (const scope of scopes) {
+      const set = this.byScope.get(scope);
+      if (set === undefined) continue;
+      for (const sub of set) {
+        if (seen.has(sub)) continue;
+        seen.add(sub);
+        const { filter, lifecycleOf } = sub.options;
+        const lifecycle = delivery.lifecycleOf !== undefined && lifecycleOf === delivery.lifecycleOf;
+        const visible = delivery.pinnedTopic || filter.topics.has(event.topic);
+        if (lifecycle || (visible && matchesFilter(filter, coordinates))) {
+          this.enqueue(sub, event);
+          reached++;
+        }
+      }
+    }
+    return reached;
+  }
+
+  private enqueue(sub: Subscriber, event: StreamEvent): void {
+    if (sub.closed) return;
+    if (sub.depth >= this.options.bufferSize) {
+      this.cut(sub);
+      return;
+    }
+    sub.queue.push(event);
+    this.delivered++;
+    if (sub.depth > this.maxQueueDepth) this.maxQueueDepth = sub.depth;
+    sub.notify();
+  }
+
+  private cut(sub: Subscriber): void {
+    sub.cut = true;
+    sub.queue.length = 0;
+    sub.head = 0;
+    this.slowConsumersCut++;
+    this.remove(sub);
+    this.options.onSlowConsumer?.();
+    sub.options.onCut?.();
+  }
+
+  private remove(sub: Subscriber): void {
+    if (sub.closed) return;
+    sub.closed = true;
+    for (const scope of sub.scopes) {
+      const set = this.byScope.get(scope);
+      if (set === undefined) continue;
+      set.delete(sub);
+      if (set.size === 0) this.byScope.delete(scope);
+    }
+    this.count--;
+    sub.notify();
+  }
+
+  private async *drain(sub: Subscriber, onAbort: () => void): AsyncGenerator<StreamEvent> {
+    try {
+      for (;;) {
+        if (sub.depth > 0) {
+          const event = sub.queue[sub.head] as StreamEvent;
+          sub.queue[sub.head] = undefined as unknown as StreamEvent;
+          sub.head++;
+          if (sub.head > 1024 && sub.head * 2 > sub.queue.length) {
+            sub.queue.splice(0, sub.head);
+            sub.head = 0;
+          }
+          yield event;
+          continue;
+        }
+        if (sub.cut) {
+          throw new ConnectError(
+            `slow consumer: more than ${this.options.bufferSize} events were waiting for this subscriber`,
+            Code.ResourceExhausted,
+          );
+        }
+        if (sub.closed) return;
+        await new Promise<void>((resolve) => (sub.wake = resolve));
+      }
+    } finally {
+      sub.options.signal.removeEventListener("abort", onAbort);
+      this.remove(sub);
+    }
+  }
+
+  /** Ends every subscriber's stream (shutdown); their streams finish once drained. */
+  closeAll(): void {
+    for (const set of [...this.byScope.values()]) for (const sub of set) this.remove(sub);
+  }
+}

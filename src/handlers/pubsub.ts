@@ -1,0 +1,45 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { StatusResponseSchema } from "../../gen/virtufin/api/v1/common_pb.js";
+import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
+import { completeCloudEvent } from "../events/cloudevents.js";
+import { STATE_CHANGES_TOPIC } from "../topics/topics.js";
+import type { HandlerDeps } from "./deps.js";
+import { streamEvents } from "./subscribe.js";
+import { requireEventSize, requireService, requireTopic } from "./validation.js";
+
+export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubsub> {
+  const { registry, publisher, limits } = deps;
+  return {
+    async publishEvent(req, ctx) {
+      const service = requireService(registry, req.service);
+      const topic = requireTopic(req.topic);
+      if (topic === STATE_CHANGES_TOPIC) {
+        throw new ConnectError(`only the gateway publishes on "${STATE_CHANGES_TOPIC}"`, Code.PermissionDenied);
+      }
+      const data = requireEventSize(req.data, limits);
+      const completed = completeCloudEvent(req.metadata, {
+        service: service.name,
+        topic,
+        data,
+        maxEntries: limits.maxMetadataEntries,
+      });
+      if ("problem" in completed) {
+        const code = completed.problem.code === "permission" ? Code.PermissionDenied : Code.InvalidArgument;
+        throw new ConnectError(completed.problem.message, code);
+      }
+      const event = await publisher.publish(
+        { pubsub: service.pubsubName, service: service.name, topic, eventType: "pubsub", data, metadata: completed.metadata },
+        ctx.signal,
+      );
+      return { status: create(StatusResponseSchema, { success: true, message: "OK" }), messageId: event.messageId };
+    },
+
+    subscribe(req, ctx) {
+      const service = requireService(registry, req.service);
+      const topic = requireTopic(req.topic);
+      const filter = { services: new Set<string>(), topics: new Set([topic]), eventTypes: new Set<never>() };
+      return streamEvents(deps, ctx, filter, [{ pubsub: service.pubsubName, topic }], topic);
+    },
+  };
+}

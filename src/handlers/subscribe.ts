@@ -1,0 +1,78 @@
+/**
+ * The shared body of Gateway.Subscribe and Pubsub.Subscribe: take the backend topics the filter
+ * needs, register the subscriber, send the response headers (the client now knows it is
+ * subscribed), then stream. Cleanup hangs off the request's abort signal as well as `finally`,
+ * because a generator blocked on a slow reader never reaches its `finally`.
+ */
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import type { SubscriptionFilter } from "../events/filter.js";
+import { streamControlKey } from "../server/stream-control.js";
+import type { HandlerDeps } from "./deps.js";
+
+/** How long a new subscription waits for its backend subscription before giving up. */
+const BACKEND_CONNECT_TIMEOUT_MS = 10_000;
+
+export async function* streamEvents(
+  deps: HandlerDeps,
+  ctx: HandlerContext,
+  filter: SubscriptionFilter,
+  backendTopics: ReadonlyArray<{ readonly pubsub: string; readonly topic: string }>,
+  lifecycleOf?: string,
+): AsyncGenerator<StreamEvent> {
+  const leases = backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic));
+  const releaseAll = () => {
+    for (const lease of leases) lease.release();
+  };
+  ctx.signal.addEventListener("abort", releaseAll, { once: true });
+  try {
+    await waitConnected(
+      leases.map((l) => l.connected),
+      ctx.signal,
+    );
+    const control = ctx.values.get(streamControlKey);
+    let resetTimer: NodeJS.Timeout | undefined;
+    const events = deps.subscribers.subscribe({
+      filter,
+      lifecycleOf,
+      signal: ctx.signal,
+      onCut: () => {
+        // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
+        // reader that never does is reset after the grace period.
+        resetTimer = setTimeout(() => control?.reset(), deps.slowConsumerGraceMs);
+        resetTimer.unref();
+      },
+    });
+    control?.sendHeaders();
+    try {
+      yield* events;
+    } finally {
+      clearTimeout(resetTimer);
+    }
+  } finally {
+    ctx.signal.removeEventListener("abort", releaseAll);
+    releaseAll();
+  }
+}
+
+async function waitConnected(connected: Promise<void>[], signal: AbortSignal): Promise<void> {
+  if (connected.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    await Promise.race([
+      Promise.all(connected),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ConnectError("the backend subscription did not connect in time", Code.Unavailable)),
+          BACKEND_CONNECT_TIMEOUT_MS,
+        );
+        onAbort = () => reject(new ConnectError("the call was cancelled", Code.Canceled));
+        signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The error boundary: every error leaving a handler becomes a ConnectError with a deliberate
+ * code; internal causes are logged with the method, never sent to the client.
+ */
+import { ConnectError, Code, type Interceptor } from "@connectrpc/connect";
+import { toConnectError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+
+export function errorBoundary(logger: Logger): Interceptor {
+  const map = (method: string, err: unknown): ConnectError => {
+    const mapped = toConnectError(err);
+    if (mapped.code === Code.Internal && !(err instanceof ConnectError)) {
+      logger.error({ method, err }, "internal error");
+    }
+    return mapped;
+  };
+  return (next) => async (req) => {
+    const method = `${req.service.typeName}/${req.method.name}`;
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      return { ...res, message: mapStream(res.message, (e) => map(method, e)) };
+    } catch (err) {
+      throw map(method, err);
+    }
+  };
+}
+
+async function* mapStream<T>(source: AsyncIterable<T>, map: (e: unknown) => ConnectError): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw map(err);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Bridges Node's HTTP/1.1 and HTTP/2 requests to Connect's universal handlers (gRPC, gRPC-Web,
+ * Connect). Our own bridge rather than connectNodeAdapter because a subscriber must learn that it
+ * is subscribed before the first event: connect-node sends response headers only with the first
+ * message, so streaming handlers get a StreamControl to send them early, and to reset a stream
+ * whose reader never drains.
+ */
+import type * as http from "node:http";
+import * as http2 from "node:http2";
+import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { Logger } from "../observability/logger.js";
+import { streamControlKey, type StreamControl } from "./stream-control.js";
+
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
+  const paths = new Map<string, UniversalHandler>();
+  for (const h of router.handlers) paths.set(h.requestPath, h);
+
+  /** Returns false when no RPC lives at the request's path. */
+  return function handleRpc(req: NodeRequest, res: NodeResponse): boolean {
+    const path = (req.url ?? "").split("?", 1)[0] ?? "";
+    const handler = paths.get(path);
+    if (handler === undefined) return false;
+    let response: UniversalServerResponse | undefined;
+    const control: StreamControl = {
+      sendHeaders() {
+        if (response !== undefined && !res.headersSent) writeHead(res, response);
+      },
+      reset() {
+        if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+        else req.socket.destroy();
+      },
+    };
+    const contextValues = createContextValues().set(streamControlKey, control);
+    const uReq = universalRequestFromNodeRequest(req as http.IncomingMessage, res as http.ServerResponse, undefined, contextValues);
+    handler(uReq)
+      .then(async (uRes: UniversalServerResponse) => {
+        response = uRes;
+        await writeResponse(uRes, res);
+      })
+      .catch((reason: unknown) => {
+        const code = ConnectError.from(reason).code;
+        if (code !== Code.Aborted && code !== Code.Canceled) {
+          logger.debug({ err: reason, method: handler.method.name }, "response not fully written");
+        }
+        if (!res.writableEnded) control.reset();
+      });
+    return true;
+  };
+}
+
+function writeHead(res: NodeResponse, uRes: UniversalServerResponse): void {
+  const headers: Record<string, string> = {};
+  uRes.header?.forEach((value, key) => {
+    headers[key] = value;
+  });
+  res.writeHead(uRes.status, headers);
+  // HTTP/2 sends HEADERS on writeHead; HTTP/1.1 holds them until the first write unless flushed.
+  if (!("stream" in res)) res.flushHeaders();
+}
+
+async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
+  const it = uRes.body?.[Symbol.asyncIterator]();
+  try {
+    if (it !== undefined) {
+      for (let chunk = await it.next(); chunk.done !== true; chunk = await it.next()) {
+        if (!res.headersSent) writeHead(res, uRes);
+        await write(res, chunk.value);
+      }
+    }
+    if (!res.headersSent) writeHead(res, uRes);
+    if (uRes.trailer !== undefined) {
+      const trailers: Record<string, string> = {};
+      uRes.trailer.forEach((value, key) => {
+        trailers[key] = value;
+      });
+      res.addTrailers(trailers);
+    }
+    await new Promise<void>((resolve) => {
+      res.once("finish", resolve);
+      res.once("close", resolve);
+      res.end();
+    });
+  } finally {
+    void it?.return?.().catch(() => {});
+  }
+}
+
+/** Writes one chunk, waiting for 'drain' when the stream asks for it (backpressure). */
+function write(res: NodeResponse, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (res.destroyed || res.writableEnded) {
+      reject(new ConnectError("the stream was closed", Code.Canceled));
+      return;
+    }
+    const onClose = () => {
+      cleanup();
+      reject(new ConnectError("the stream was closed", Code.Canceled));
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      res.off("close", onClose);
+      res.off("drain", onDrain);
+    };
+    const flushed = (res as http.ServerResponse).write(chunk);
+    if (flushed) {
+      resolve();
+      return;
+    }
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}
