@@ -11,24 +11,27 @@ import { EtagInvalidError, EtagMismatchError, NotReadyError } from "../../errors
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
 import { InProcessBroker } from "./in-process-broker.js";
 
-interface Row {
-  readonly v: string;
-  readonly e: string;
-}
-
-const ETAG = /^[1-9][0-9]{0,19}$/;
+const ETAG = /^[1-9][0-9]{0,15}$/;
+const ETAG_SEQUENCE = "etag-seq";
 
 export interface EmbeddedAdapterOptions {
   /** Folder of the LMDB environment (default ./data). */
   readonly dataDir: string;
 }
 
+/**
+ * Values live in an LMDB database with versions: a value's ETag is its LMDB version, and
+ * conditional writes use LMDB's own `ifVersion`, which checks and writes in one transaction.
+ * (lmdb's async `transaction()` never settles on this machine's Node 20; `ifVersion` and `batch`
+ * do, and are all we need.)
+ */
 export class EmbeddedAdapter implements DaprAdapter {
   readonly kind = "embedded" as const;
   private root: RootDatabase | undefined;
-  private values: Database<Row, string> | undefined;
+  private values: Database<string, string> | undefined;
   private index: Database<true, string> | undefined;
   private meta: Database<number, string> | undefined;
+  private lastEtag = 0;
   private readonly broker = new InProcessBroker();
 
   constructor(private readonly options: EmbeddedAdapterOptions) {}
@@ -36,61 +39,74 @@ export class EmbeddedAdapter implements DaprAdapter {
   async start(): Promise<void> {
     mkdirSync(this.options.dataDir, { recursive: true });
     this.root = open({ path: this.options.dataDir, maxDbs: 8, compression: false });
-    this.values = this.root.openDB<Row, string>({ name: "state", encoding: "msgpack" });
+    this.values = this.root.openDB<string, string>({ name: "state", encoding: "msgpack", useVersions: true });
     this.index = this.root.openDB<true, string>({ name: "key-index", encoding: "msgpack" });
     this.meta = this.root.openDB<number, string>({ name: "meta", encoding: "msgpack" });
+    this.lastEtag = this.meta.get(ETAG_SEQUENCE) ?? 0;
   }
 
   private dbs() {
-    if (this.values === undefined || this.index === undefined || this.meta === undefined || this.root === undefined) {
+    if (this.values === undefined || this.index === undefined || this.meta === undefined) {
       throw new NotReadyError("the embedded store is not open");
     }
-    return { root: this.root, values: this.values, index: this.index, meta: this.meta };
+    return { values: this.values, index: this.index, meta: this.meta };
+  }
+
+  /** The next ETag; persisted with the write that uses it, so ETags are never reused. */
+  private nextEtag(meta: Database<number, string>): number {
+    this.lastEtag++;
+    meta.put(ETAG_SEQUENCE, this.lastEtag);
+    return this.lastEtag;
   }
 
   async getState(store: string, service: string, key: string): Promise<StoredValue | undefined> {
-    const row = this.dbs().values.get(rowKey(store, service, key));
-    return row === undefined ? undefined : { value: row.v, etag: row.e };
+    const entry = this.dbs().values.getEntry(rowKey(store, service, key));
+    return entry === undefined ? undefined : { value: entry.value, etag: String(entry.version) };
   }
 
   async getBulkState(store: string, service: string, keys: readonly string[]): Promise<Map<string, StoredValue>> {
-    const rows = await this.dbs().values.getMany(keys.map((k) => rowKey(store, service, k)));
+    const { values } = this.dbs();
     const out = new Map<string, StoredValue>();
-    keys.forEach((k, i) => {
-      const row = rows[i];
-      if (row !== undefined) out.set(k, { value: row.v, etag: row.e });
-    });
+    for (const k of keys) {
+      const entry = values.getEntry(rowKey(store, service, k));
+      if (entry !== undefined) out.set(k, { value: entry.value, etag: String(entry.version) });
+    }
     return out;
   }
 
-  // Value, ETag counter and key index change in one LMDB transaction: all or nothing.
   async saveState(store: string, service: string, key: string, value: string, etag: string | undefined): Promise<void> {
     checkEtag(etag);
     const { values, index, meta } = this.dbs();
-    await values.transaction(() => {
-      const current = values.get(rowKey(store, service, key));
-      if (etag !== undefined && current?.e !== etag) throw mismatch(key, current);
-      const next = (meta.get("etag-seq") ?? 0) + 1;
-      meta.put("etag-seq", next);
-      values.put(rowKey(store, service, key), { v: value, e: String(next) });
-      index.put(rowKey(store, service, key), true);
-    });
+    const k = rowKey(store, service, key);
+    const write = () => {
+      values.put(k, value, this.nextEtag(meta));
+      index.put(k, true);
+    };
+    if (etag === undefined) {
+      await values.batch(write);
+    } else if (!(await values.ifVersion(k, Number(etag), write))) {
+      throw mismatch(key, values.doesExist(k));
+    }
   }
 
   async deleteState(store: string, service: string, key: string, etag: string | undefined): Promise<void> {
     checkEtag(etag);
     const { values, index } = this.dbs();
-    await values.transaction(() => {
-      const current = values.get(rowKey(store, service, key));
-      if (etag !== undefined && current?.e !== etag) throw mismatch(key, current);
-      values.remove(rowKey(store, service, key));
-      index.remove(rowKey(store, service, key));
-    });
+    const k = rowKey(store, service, key);
+    const remove = () => {
+      values.remove(k);
+      index.remove(k);
+    };
+    if (etag === undefined) {
+      await values.batch(remove);
+    } else if (!(await values.ifVersion(k, Number(etag), remove))) {
+      throw mismatch(key, values.doesExist(k));
+    }
   }
 
   async addToIndex(store: string, service: string, keys: readonly string[]): Promise<void> {
     const { index } = this.dbs();
-    await index.transaction(() => {
+    await index.batch(() => {
       for (const k of keys) index.put(rowKey(store, service, k), true);
     });
   }
@@ -137,9 +153,9 @@ function checkEtag(etag: string | undefined): void {
   }
 }
 
-function mismatch(key: string, current: Row | undefined): EtagMismatchError {
+function mismatch(key: string, exists: boolean): EtagMismatchError {
   return new EtagMismatchError(
-    current === undefined
+    !exists
       ? `etag mismatch for key "${key}": the key has no value`
       : `etag mismatch for key "${key}": the stored etag is different`,
   );
