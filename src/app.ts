@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { Gateway } from "../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../gen/virtufin/api/v1/pubsub_pb.js";
@@ -146,7 +146,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     },
     async stop() {
       readiness.beginShutdown();
-      subscribers.closeAll();
+      subscribers.closeAll(new ConnectError("the gateway is shutting down; reconnect", Code.Unavailable));
       await server?.close(config.shutdownGraceMs);
       await topics.closeAll();
       await adapter.close();

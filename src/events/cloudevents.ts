@@ -11,8 +11,8 @@ const TRACE_KEYS = new Set(["traceparent", "tracestate"]);
 const APP_KEY = /^x-[a-z0-9][a-z0-9_.-]{0,62}$/;
 /** CloudEvents attribute names: lower-case letters and digits (spec section 3.1.1), at most 20 recommended. */
 const ATTRIBUTE_NAME = /^[a-z0-9]{1,32}$/;
-/** RFC 3339 date-time. */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+/** RFC 3339 date-time (section 5.6). */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 /** RFC 2046 media type: type "/" subtype, optional parameters. */
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;.*)?$/;
 /** A URI-reference (RFC 3986), loosely: printable ASCII without spaces. */
@@ -79,7 +79,9 @@ export function completeCloudEvent(
   if (source !== undefined) {
     if (!URI_REFERENCE.test(source)) return invalid(`ce-source must be a URI-reference, got "${source}"`);
     const own = serviceSource(opts.service);
-    if (source.startsWith("urn:com.virtufin.") && source !== own && !source.startsWith(`${own}/`)) {
+    // URN schemes and namespace ids are case-insensitive; compare them folded.
+    const folded = source.toLowerCase();
+    if (folded.startsWith("urn:com.virtufin.") && folded !== own && !folded.startsWith(`${own}/`)) {
       return { problem: { code: "permission", message: `ce-source "${source}" names another service than "${opts.service}"` } };
     }
   }
@@ -88,7 +90,7 @@ export function completeCloudEvent(
     return invalid("ce-type must be non-empty printable ASCII");
   }
   const time = given("time");
-  if (time !== undefined && (!RFC3339.test(time) || Number.isNaN(Date.parse(time)))) {
+  if (time !== undefined && !isRfc3339(time)) {
     return invalid(`ce-time must be an RFC 3339 timestamp, got "${time}"`);
   }
   const contentType = given("datacontenttype");
@@ -107,6 +109,22 @@ export function completeCloudEvent(
   out["ce-time"] = time ?? (opts.now?.() ?? new Date()).toISOString();
   out["ce-datacontenttype"] = contentType ?? guessContentType(opts.data);
   return { metadata: out };
+}
+
+/**
+ * Whether `s` is an RFC 3339 date-time whose fields exist: the day exists in its month, hours
+ * 00-23, minutes 00-59, seconds 00-60 (a leap second), offsets within +-23:59. Date.parse alone
+ * is not enough: V8 rolls 2024-02-30 over to March 1.
+ */
+export function isRfc3339(s: string): boolean {
+  const m = RFC3339.exec(s);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return false;
+  return true;
 }
 
 /** JSON when the payload parses as JSON (what almost every Virtufin service sends), else bytes. */

@@ -48,6 +48,8 @@ class Subscriber {
   head = 0;
   cut = false;
   closed = false;
+  /** Set when the gateway ends the stream (shutdown); thrown once the queue is drained. */
+  endError: ConnectError | undefined;
   wake: (() => void) | undefined;
 
   constructor(
@@ -127,25 +129,24 @@ export class SubscriptionManager {
         const { filter, lifecycleOf } = sub.options;
         const lifecycle = delivery.lifecycleOf !== undefined && lifecycleOf === delivery.lifecycleOf;
         const visible = delivery.pinnedTopic || filter.topics.has(event.topic);
-        if (lifecycle || (visible && matchesFilter(filter, coordinates))) {
-          this.enqueue(sub, event);
-          reached++;
-        }
+        if ((lifecycle || (visible && matchesFilter(filter, coordinates))) && this.enqueue(sub, event)) reached++;
       }
     }
     return reached;
   }
 
-  private enqueue(sub: Subscriber, event: StreamEvent): void {
-    if (sub.closed) return;
+  /** Queues the event; false when the subscriber is gone or was cut by this event. */
+  private enqueue(sub: Subscriber, event: StreamEvent): boolean {
+    if (sub.closed) return false;
     if (sub.depth >= this.options.bufferSize) {
       this.cut(sub);
-      return;
+      return false;
     }
     sub.queue.push(event);
     this.delivered++;
     if (sub.depth > this.maxQueueDepth) this.maxQueueDepth = sub.depth;
     sub.notify();
+    return true;
   }
 
   private cut(sub: Subscriber): void {
@@ -191,6 +192,7 @@ export class SubscriptionManager {
             Code.ResourceExhausted,
           );
         }
+        if (sub.endError !== undefined) throw sub.endError;
         if (sub.closed) return;
         await new Promise<void>((resolve) => (sub.wake = resolve));
       }
@@ -200,8 +202,16 @@ export class SubscriptionManager {
     }
   }
 
-  /** Ends every subscriber's stream (shutdown); their streams finish once drained. */
-  closeAll(): void {
-    for (const set of [...this.byScope.values()]) for (const sub of set) this.remove(sub);
+  /**
+   * Ends every subscriber's stream (shutdown): each ends with `reason` once its queue is drained,
+   * so clients reconnect elsewhere.
+   */
+  closeAll(reason: ConnectError): void {
+    for (const set of [...this.byScope.values()]) {
+      for (const sub of set) {
+        sub.endError = reason;
+        this.remove(sub);
+      }
+    }
   }
 }

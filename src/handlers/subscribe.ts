@@ -43,7 +43,7 @@ export async function* streamEvents(
         resetTimer.unref();
       },
     });
-    control?.sendHeaders();
+    control?.sendHeaders(ctx.responseHeader);
     try {
       yield* events;
     } finally {

@@ -25,10 +25,9 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
     const path = (req.url ?? "").split("?", 1)[0] ?? "";
     const handler = paths.get(path);
     if (handler === undefined) return false;
-    let response: UniversalServerResponse | undefined;
     const control: StreamControl = {
-      sendHeaders() {
-        if (response !== undefined && !res.headersSent) writeHead(res, response);
+      sendHeaders(header) {
+        if (!res.headersSent) writeHead(res, 200, header);
       },
       reset() {
         if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -38,10 +37,7 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
     const contextValues = createContextValues().set(streamControlKey, control);
     const uReq = universalRequestFromNodeRequest(req as http.IncomingMessage, res as http.ServerResponse, undefined, contextValues);
     handler(uReq)
-      .then(async (uRes: UniversalServerResponse) => {
-        response = uRes;
-        await writeResponse(uRes, res);
-      })
+      .then((uRes: UniversalServerResponse) => writeResponse(uRes, res))
       .catch((reason: unknown) => {
         const code = ConnectError.from(reason).code;
         if (code !== Code.Aborted && code !== Code.Canceled) {
@@ -53,12 +49,12 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
   };
 }
 
-function writeHead(res: NodeResponse, uRes: UniversalServerResponse): void {
+function writeHead(res: NodeResponse, status: number, header: ConstructorParameters<typeof Headers>[0]): void {
   const headers: Record<string, string> = {};
-  uRes.header?.forEach((value, key) => {
+  new Headers(header).forEach((value, key) => {
     headers[key] = value;
   });
-  res.writeHead(uRes.status, headers);
+  res.writeHead(status, headers);
   // HTTP/2 sends HEADERS on writeHead; HTTP/1.1 holds them until the first write unless flushed.
   if (!("stream" in res)) res.flushHeaders();
 }
@@ -68,11 +64,11 @@ async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): 
   try {
     if (it !== undefined) {
       for (let chunk = await it.next(); chunk.done !== true; chunk = await it.next()) {
-        if (!res.headersSent) writeHead(res, uRes);
+        if (!res.headersSent) writeHead(res, uRes.status, uRes.header);
         await write(res, chunk.value);
       }
     }
-    if (!res.headersSent) writeHead(res, uRes);
+    if (!res.headersSent) writeHead(res, uRes.status, uRes.header);
     if (uRes.trailer !== undefined) {
       const trailers: Record<string, string> = {};
       uRes.trailer.forEach((value, key) => {

@@ -68,6 +68,11 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     onRequest,
   );
   h2.on("sessionError", (err) => logger.debug({ err }, "http/2 session error"));
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
   h1.on("clientError", (err, socket) => {
     logger.debug({ err }, "http/1.1 client error");
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
@@ -99,6 +104,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       h1.closeIdleConnections();
       h2.close();
+      // GOAWAY to every HTTP/2 client: no new streams; open ones may finish within the grace period.
+      for (const session of sessions) session.close();
+      const idleSweep = setInterval(() => h1.closeIdleConnections(), 50);
+      idleSweep.unref();
       const deadline = setTimeout(() => {
         for (const s of sockets) s.destroy();
       }, graceMs);
@@ -109,6 +118,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       });
       await Promise.all([closed, drained]);
       clearTimeout(deadline);
+      clearInterval(idleSweep);
     },
   };
 }

@@ -6,8 +6,11 @@
 import { createContextKey } from "@connectrpc/connect";
 
 export interface StreamControl {
-  /** Sends the response headers at once; later calls do nothing. */
-  sendHeaders(): void;
+  /**
+   * Sends the response headers at once (status 200, as every streaming protocol answers) instead
+   * of with the first message, as Connect otherwise does; later calls do nothing.
+   */
+  sendHeaders(header: Headers): void;
   /** Resets the underlying HTTP/2 stream or closes the HTTP/1.1 connection. */
   reset(): void;
 }

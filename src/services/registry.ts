@@ -54,6 +54,7 @@ export function createServiceRegistry(data: unknown, defaults: RegistryDefaults,
   const list = (data as { services?: unknown } | null)?.services;
   if (!Array.isArray(list)) throw fail(`expected {"services": [ ... ]}`);
   const byName = new Map<string, ServiceEntry>();
+  const topicOwners = new Map<string, string>();
   for (const [i, raw] of list.entries()) {
     if (typeof raw !== "object" || raw === null) throw fail(`services[${i}] is not an object`);
     const r = raw as Record<string, unknown>;
@@ -72,16 +73,21 @@ export function createServiceRegistry(data: unknown, defaults: RegistryDefaults,
       throw fail(`services[${i}].topics must be a list of topic names`);
     }
     const statusTopic = r["statusTopic"] ?? `${name}.status`;
-    for (const t of [...topics, statusTopic] as string[]) {
+    if (typeof statusTopic !== "string") throw fail(`services[${i}].statusTopic must be a topic name`);
+    for (const t of [...(topics as string[]), statusTopic]) {
       const problem = topicProblem(t);
       if (problem !== undefined) throw fail(`services[${i}]: ${problem}`);
+      if (t === STATE_CHANGES_TOPIC) throw fail(`services[${i}]: "${STATE_CHANGES_TOPIC}" belongs to the gateway`);
+      const owner = topicOwners.get(t);
+      if (owner !== undefined && owner !== name) throw fail(`services[${i}]: topic "${t}" is already owned by "${owner}"`);
+      topicOwners.set(t, name);
     }
     byName.set(name, {
       name,
       pubsubName: str("pubsubName", defaults.pubsubName),
       stateStoreName: str("stateStoreName", defaults.stateStoreName),
       topics: Object.freeze([...(topics as string[])]),
-      statusTopic: statusTopic as string,
+      statusTopic,
     });
   }
   const gateway: ServiceEntry = {
