@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { Gateway } from "../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../gen/virtufin/api/v1/pubsub_pb.js";
@@ -50,6 +50,8 @@ export interface App {
   readonly logger: Logger;
   /** Registers every service on a Connect router (also used in-process by createRouterTransport). */
   routes(router: ConnectRouter): void;
+  /** Interceptors, limits and parsing options of the router; the same in-process and on the wire. */
+  readonly routerOptions: ConnectRouterOptions;
   /** Opens the backend and the pinned subscriptions; readiness follows. */
   start(signal?: AbortSignal): Promise<void>;
   /** Starts, then listens on the configured port; returns the bound port. */
@@ -88,7 +90,15 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     limits: config,
     slowConsumerGraceMs: config.slowConsumerGraceMs,
   };
-  const interceptors = [errorBoundary(logger)];
+  const routerOptions: ConnectRouterOptions = {
+    interceptors: [errorBoundary(logger)],
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: config.maxMessageBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    // A misspelt field (say "etags" for "etag") must fail loudly, not turn a compare-and-swap
+    // into a blind write; binary protobuf keeps ignoring unknown fields, as it must.
+    jsonOptions: { ignoreUnknownFields: false },
+  };
   const routes = (router: ConnectRouter) => {
     router.service(State, createStateHandlers(deps));
     router.service(Pubsub, createPubsubHandlers(deps));
@@ -109,6 +119,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     readiness,
     logger,
     routes,
+    routerOptions,
     async start(signal) {
       if (started) return;
       started = true;
@@ -125,12 +136,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       readiness.set("subscriptions", true);
     },
     async listen() {
-      const router = createConnectRouter({
-        interceptors,
-        readMaxBytes: config.maxMessageBytes,
-        writeMaxBytes: config.maxMessageBytes,
-        maxTimeoutMs: config.maxTimeoutMs,
-      });
+      const router = createConnectRouter(routerOptions);
       routes(router);
       const handleRpc = createRpcRequestHandler(router, logger);
       server = createGatewayServer({

@@ -73,9 +73,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  h1.on("clientError", (err, socket) => {
+  h1.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     logger.debug({ err }, "http/1.1 client error");
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
     else socket.destroy();
   });
 
@@ -108,12 +109,12 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       for (const session of sessions) session.close();
       const idleSweep = setInterval(() => h1.closeIdleConnections(), 50);
       idleSweep.unref();
+      // These timers stay referenced: close() must settle even when nothing else is running.
       const deadline = setTimeout(() => {
         for (const s of sockets) s.destroy();
       }, graceMs);
-      deadline.unref();
       const drained = new Promise<void>((resolve) => {
-        const check = () => (sockets.size === 0 ? resolve() : setTimeout(check, 20).unref());
+        const check = () => (sockets.size === 0 ? resolve() : setTimeout(check, 20));
         check();
       });
       await Promise.all([closed, drained]);

@@ -10,8 +10,6 @@ import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { createApp, type App, type AppOverrides } from "../../src/app.js";
 import { defaultConfig, type Config } from "../../src/config/config.js";
-import { errorBoundary } from "../../src/server/interceptors.js";
-import { silentLogger } from "../../src/observability/logger.js";
 
 export function tempDir(prefix = "virtufin-test-"): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -19,7 +17,7 @@ export function tempDir(prefix = "virtufin-test-"): { path: string; remove(): vo
 }
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...defaultConfig(), host: "127.0.0.1", httpPort: 0, logLevel: "silent", ...overrides };
+  return { ...defaultConfig(), host: "127.0.0.1", httpPort: 0, logLevel: "silent", shutdownGraceMs: 1000, ...overrides };
 }
 
 export interface RunningGateway {
@@ -55,13 +53,7 @@ export async function startInProcess(
   const config = testConfig({ ...(dir ? { dataDir: dir.path } : {}), ...overrides });
   const app = createApp(config, appOverrides);
   await app.start();
-  const transport = createRouterTransport(app.routes, {
-    router: {
-      interceptors: [errorBoundary(silentLogger())],
-      readMaxBytes: config.maxMessageBytes,
-      writeMaxBytes: config.maxMessageBytes,
-    },
-  });
+  const transport = createRouterTransport(app.routes, { router: app.routerOptions });
   return {
     app,
     transport,
