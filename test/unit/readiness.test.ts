@@ -108,9 +108,14 @@ describe("Readiness", () => {
         let last = false;
         const expectedSeen: boolean[] = [];
         for (const o of ops) {
-          if (o.kind === "shutdown") shutdown = true;
-          else if (o.met) met.add(o.condition);
-          else met.delete(o.condition);
+          if (o.kind === "shutdown") {
+            r.beginShutdown();
+            shutdown = true;
+          } else {
+            r.set(o.condition, o.met);
+            if (o.met) met.add(o.condition);
+            else met.delete(o.condition);
+          }
           const ready: boolean = !shutdown && met.size === conditions.length;
           if (ready !== last) expectedSeen.push(ready);
           last = ready;
