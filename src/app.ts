@@ -12,6 +12,8 @@ import { State } from "../gen/virtufin/api/v1/state_pb.js";
 import type { Config } from "./config/config.js";
 import type { DaprAdapter } from "./dapr/adapter.js";
 import { EmbeddedAdapter } from "./dapr/embedded/embedded-adapter.js";
+import { Resilience } from "./dapr/resilience.js";
+import { SidecarDaprAdapter } from "./dapr/sidecar/sidecar-adapter.js";
 import { EventPublisher } from "./events/publisher.js";
 import { SubscriptionManager } from "./events/subscription-manager.js";
 import { TopicSubscriptions } from "./events/topic-subscriptions.js";
@@ -65,7 +67,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   const registry =
     overrides.registry ??
     loadServicesFile(config.servicesFile === "" ? SHIPPED_SERVICES_FILE : config.servicesFile, config);
-  const adapter = overrides.adapter ?? createAdapter(config);
+  const adapter = overrides.adapter ?? createAdapter(config, logger);
   const readiness = new Readiness(["backend", "subscriptions"]);
   const subscribers = new SubscriptionManager({
     bufferSize: config.subscriberBufferSize,
@@ -161,12 +163,23 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   return app;
 }
 
-function createAdapter(config: Config): DaprAdapter {
+function createAdapter(config: Config, logger: Logger): DaprAdapter {
   switch (config.backend) {
     case "embedded":
       return new EmbeddedAdapter({ dataDir: config.dataDir });
     case "dapr":
-      throw new Error("the dapr backend is not built yet");
+      return new SidecarDaprAdapter({
+        host: config.daprHost,
+        grpcPort: config.daprGrpcPort,
+        topicPrefix: config.daprTopicPrefix,
+        startupTimeoutMs: config.daprStartupTimeoutMs,
+        logger: logger.child({ component: "dapr" }),
+        resilience: new Resilience({
+          attemptTimeoutMs: config.daprCallTimeoutMs,
+          onStateChange: (operation, state) => logger.warn({ operation, state }, `circuit breaker ${state}`),
+          onRetry: (operation, attempt, err) => logger.debug({ operation, attempt, err }, "retrying a Dapr call"),
+        }),
+      });
   }
 }
 

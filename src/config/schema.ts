@@ -26,6 +26,9 @@ export interface RawConfigShape {
   daprHost: string;
   daprGrpcPort: number;
   daprHttpPort: number;
+  daprTopicPrefix: string;
+  daprStartupTimeoutMs: number;
+  daprCallTimeoutMs: number;
   pubsubName: string;
   stateStoreName: string;
   corsOrigins: readonly string[];
@@ -57,6 +60,9 @@ export const settings: readonly Setting[] = [
   { key: "daprHost", flag: "dapr-host", env: ["DAPR_HOST"], type: "string", default: "127.0.0.1", description: "Host of the Dapr sidecar." },
   { key: "daprGrpcPort", flag: "dapr-grpc-port", env: ["DAPR_GRPC_PORT"], type: "int", default: 50001, min: 1, max: 65535, description: "gRPC port of the Dapr sidecar." },
   { key: "daprHttpPort", flag: "dapr-http-port", env: ["DAPR_HTTP_PORT"], type: "int", default: 3500, min: 1, max: 65535, description: "HTTP port of the Dapr sidecar." },
+  { key: "daprTopicPrefix", flag: "dapr-topic-prefix", env: ["VIRTUFIN_DAPR_TOPIC_PREFIX"], type: "string", default: "", description: "Prefix of every topic on the broker (namespaces a shared Redis or NATS; the JetStream stream's subjects must cover it)." },
+  { key: "daprStartupTimeoutMs", flag: "dapr-startup-timeout-ms", env: ["VIRTUFIN_DAPR_STARTUP_TIMEOUT_MS"], type: "int", default: 60000, min: 0, max: 3600000, description: "How long start-up waits for the Dapr sidecar." },
+  { key: "daprCallTimeoutMs", flag: "dapr-call-timeout-ms", env: ["VIRTUFIN_DAPR_CALL_TIMEOUT_MS"], type: "int", default: 5000, min: 10, max: 600000, description: "Timeout of one attempt of a Dapr call (retries and the caller's deadline come on top)." },
   { key: "pubsubName", flag: "pubsub-name", env: ["pubsubName", "VIRTUFIN_PUBSUB_NAME"], type: "string", default: "pubsub", description: "Default pub/sub component for services that name none." },
   { key: "stateStoreName", flag: "state-store-name", env: ["stateStoreName", "VIRTUFIN_STATE_STORE_NAME"], type: "string", default: "statestore", description: "Default state store component for services that name none." },
   { key: "corsOrigins", flag: "cors-origins", env: ["VIRTUFIN_CORS_ORIGINS"], type: "list", default: [], description: "Browser origins allowed by CORS, comma-separated (\"*\" allows any; empty: none)." },

@@ -32,7 +32,7 @@ async function codeOf(p: Promise<unknown>): Promise<Code> {
 }
 
 /** Reads events until `count` arrived or the stream stayed quiet for `quietMs`. */
-async function collect(stream: OpenStream<StreamEvent>, count: number, quietMs = 300): Promise<StreamEvent[]> {
+async function collect(stream: OpenStream<StreamEvent>, count: number, quietMs = 1000): Promise<StreamEvent[]> {
   const got: StreamEvent[] = [];
   while (got.length < count) {
     try {
@@ -106,10 +106,11 @@ export function runContractSuite(backendName: string, setup: ContractSetup): voi
 
       it("is first-write-wins with an ETag and last-write-wins without", async () => {
         const key = "cas";
-        await state.saveState({ service: svcA, key, value: "v1" });
-        const e1 = (await state.getState({ service: svcA, key })).etag;
+        // Subscribe first: with a real broker an event is still in flight after its call returns.
         const events = await subscribe({ services: [svcA], eventTypes: ["state"] });
         try {
+          await state.saveState({ service: svcA, key, value: "v1" });
+          const e1 = (await state.getState({ service: svcA, key })).etag;
           assert.equal(await codeOf(state.saveState({ service: svcA, key, value: "v2", etag: "9999999" })), Code.Aborted);
           const unchanged = await state.getState({ service: svcA, key });
           assert.deepEqual([unchanged.value, unchanged.etag], ["v1", e1]);
@@ -132,11 +133,11 @@ export function runContractSuite(backendName: string, setup: ContractSetup): voi
           await state.saveState({ service: svcA, key, value: "lww2", etag: "" });
           assert.equal((await state.getState({ service: svcA, key })).value, "lww2");
 
-          // Exactly one event per successful mutation: save v2, delete, save lww1, save lww2.
-          const got = await collect(events, 10);
+          // Exactly one event per successful mutation: save v1, save v2, delete, save lww1, save lww2.
+          const got = await collect(events, 10, 1000);
           assert.deepEqual(
             got.map((e) => (decodeJson(e.data) as { action: string }).action),
-            ["save", "delete", "save", "save"],
+            ["save", "save", "delete", "save", "save"],
           );
         } finally {
           events.close();

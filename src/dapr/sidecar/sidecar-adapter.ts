@@ -1,0 +1,370 @@
+/**
+ * The Dapr backend: a Dapr sidecar reached over gRPC with a Connect client built from the Dapr
+ * service descriptors that `@dapr/dapr` ships. (The SDK's high-level state.get() parses values as
+ * JSON and drops the ETag, so it cannot round-trip bytes.) Every call goes through the
+ * Resilience layer: one circuit breaker per operation, retries only where they are safe.
+ *
+ * Layout: a value lives under the Dapr key `<service>:<key>` (Dapr refuses keys holding `||`;
+ * service names hold no `:`, so the layout is injective) and each service's key index under
+ * `<service>:_index` (user keys start with a letter or digit, so it cannot collide).
+ * Events travel as a small JSON envelope inside Dapr's CloudEvent: the encoded StreamEvent in
+ * base64 (Dapr 1.16 drops binary data of a non-JSON content type on a streaming subscription) and
+ * the publish time in milliseconds (Dapr's own `time` has whole seconds). So every byte and every
+ * `ce-*` attribute arrives as published; Dapr's envelope carries the same id, source and type.
+ */
+import { fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { StateOptions_StateConcurrency } from "@dapr/dapr/proto/dapr/proto/common/v1/common_pb.js";
+import { TopicEventResponse_TopicEventResponseStatus as AckStatus } from "@dapr/dapr/proto/dapr/proto/runtime/v1/appcallback_pb.js";
+import { Dapr, type SubscribeTopicEventsRequestAlpha1Schema } from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
+import { StreamEventSchema, type StreamEvent } from "../../../gen/virtufin/api/v1/common_pb.js";
+import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "../../errors.js";
+import type { Logger } from "../../observability/logger.js";
+import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
+import { Resilience } from "../resilience.js";
+import { RequestQueue } from "./request-queue.js";
+
+export interface SidecarAdapterOptions {
+  readonly host: string;
+  readonly grpcPort: number;
+  /** Prepended to every topic on the broker (namespaces a shared Redis or NATS). Default "". */
+  readonly topicPrefix: string;
+  /** How long start() waits for the sidecar before giving up. */
+  readonly startupTimeoutMs: number;
+  readonly resilience: Resilience;
+  readonly logger: Logger;
+}
+
+const INDEX_SUFFIX = "_index";
+const INDEX_CAS_ATTEMPTS = 64;
+/** How far a replica's clock may be behind another's before the replay guard drops a new event. */
+const CLOCK_SKEW_ALLOWANCE_MS = 1000;
+
+interface BrokerEnvelope {
+  /** The StreamEvent, protobuf binary in base64. */
+  readonly event: string;
+  /** When the publishing gateway sent it, in milliseconds since the epoch. */
+  readonly publishedAt: number;
+}
+const RESUBSCRIBE_BASE_MS = 250;
+const RESUBSCRIBE_MAX_MS = 10_000;
+
+export class SidecarDaprAdapter implements DaprAdapter {
+  readonly kind = "dapr" as const;
+  private readonly client: Client<typeof Dapr>;
+  private readonly resilience: Resilience;
+
+  constructor(private readonly options: SidecarAdapterOptions) {
+    this.client = createClient(Dapr, createGrpcTransport({ baseUrl: `http://${options.host}:${options.grpcPort}` }));
+    this.resilience = options.resilience;
+  }
+
+  /** Waits until the sidecar answers, logging progress, so readiness reflects it. */
+  async start(signal?: AbortSignal): Promise<void> {
+    const { logger, startupTimeoutMs, host, grpcPort } = this.options;
+    const deadline = Date.now() + startupTimeoutMs;
+    let lastLog = 0;
+    for (;;) {
+      try {
+        const meta = await this.client.getMetadata({}, { timeoutMs: 2000, ...(signal ? { signal } : {}) });
+        logger.info({ appId: meta.id, runtime: meta.runtimeVersion, components: meta.registeredComponents.map((c) => `${c.name} (${c.type})`) }, "dapr sidecar is up");
+        return;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (Date.now() > deadline) {
+          throw new BackendUnavailableError(`the Dapr sidecar at ${host}:${grpcPort} did not answer within ${startupTimeoutMs} ms`);
+        }
+        if (Date.now() - lastLog > 5000) {
+          lastLog = Date.now();
+          logger.info({ host, grpcPort, error: ConnectError.from(err).rawMessage }, "waiting for the Dapr sidecar");
+        }
+        await sleep(500, signal);
+      }
+    }
+  }
+
+  async getState(store: string, service: string, key: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
+    const res = await this.call("dapr.getState", (s) => this.client.getState({ storeName: store, key: daprKey(service, key) }, { signal: s }), true, signal);
+    return res.etag === "" ? undefined : { value: decodeText(res.data), etag: res.etag };
+  }
+
+  async getBulkState(store: string, service: string, keys: readonly string[], signal?: AbortSignal): Promise<Map<string, StoredValue>> {
+    const out = new Map<string, StoredValue>();
+    if (keys.length === 0) return out;
+    const res = await this.call(
+      "dapr.getBulkState",
+      (s) => this.client.getBulkState({ storeName: store, keys: keys.map((k) => daprKey(service, k)), parallelism: 16 }, { signal: s }),
+      true,
+      signal,
+    );
+    const prefix = `${service}:`;
+    for (const item of res.items) {
+      if (item.error !== "") throw new BackendUnavailableError(`the state store could not read "${item.key.slice(prefix.length)}"`);
+      if (item.etag === "") continue;
+      out.set(item.key.slice(prefix.length), { value: decodeText(item.data), etag: item.etag });
+    }
+    return out;
+  }
+
+  async saveState(store: string, service: string, key: string, value: string, etag: string | undefined, signal?: AbortSignal): Promise<void> {
+    // Index first (a listed key without a value is skipped by GetAllState), value second, then
+    // make sure the key is still listed: a concurrent delete may have dropped it in between.
+    await this.indexAdd(store, service, [key], signal);
+    // Dapr's Redis store accepts an ETag for a key that has no value; the contract says ABORTED.
+    if (etag !== undefined && (await this.getState(store, service, key, signal)) === undefined) {
+      throw new EtagMismatchError(`etag mismatch for key "${key}": the key has no value`);
+    }
+    await this.rawSave(store, daprKey(service, key), new TextEncoder().encode(value), etag, signal);
+    await this.indexAdd(store, service, [key], signal);
+  }
+
+  async deleteState(store: string, service: string, key: string, etag: string | undefined, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      "dapr.deleteState",
+      (s) =>
+        this.client.deleteState(
+          {
+            storeName: store,
+            key: daprKey(service, key),
+            ...(etag === undefined ? {} : { etag: { value: etag }, options: { concurrency: StateOptions_StateConcurrency.CONCURRENCY_FIRST_WRITE } }),
+          },
+          { signal: s },
+        ),
+      etag === undefined,
+      signal,
+    );
+    await this.indexUpdate(store, service, (keys) => keys.delete(key), signal);
+    // A save that raced with this delete may have had its key dropped from the index: re-list it.
+    if ((await this.getState(store, service, key, signal)) !== undefined) await this.indexAdd(store, service, [key], signal);
+  }
+
+  addToIndex(store: string, service: string, keys: readonly string[], signal?: AbortSignal): Promise<void> {
+    return this.indexAdd(store, service, keys, signal);
+  }
+
+  async readIndex(store: string, service: string, signal?: AbortSignal): Promise<string[]> {
+    const { keys } = await this.readIndexRaw(store, service, signal);
+    return [...keys];
+  }
+
+  async publish(pubsub: string, topic: string, event: StreamEvent, signal?: AbortSignal): Promise<void> {
+    const envelope: BrokerEnvelope = { event: Buffer.from(toBinary(StreamEventSchema, event)).toString("base64"), publishedAt: Date.now() };
+    const data = new TextEncoder().encode(JSON.stringify(envelope));
+    const metadata: Record<string, string> = { "cloudevent.id": event.messageId };
+    const source = event.metadata["ce-source"];
+    const type = event.metadata["ce-type"];
+    if (source !== undefined) metadata["cloudevent.source"] = source;
+    if (type !== undefined) metadata["cloudevent.type"] = type;
+    // A retried publish sends the same bytes with the same CloudEvent id, so brokers can de-duplicate.
+    await this.call(
+      "dapr.publishEvent",
+      (s) => this.client.publishEvent({ pubsubName: pubsub, topic: this.options.topicPrefix + topic, data, dataContentType: "application/json", metadata }, { signal: s }),
+      true,
+      signal,
+    );
+  }
+
+  subscribe(pubsub: string, topic: string, handlers: TopicHandlers): BackendSubscription {
+    const stop = new AbortController();
+    const brokerTopic = this.options.topicPrefix + topic;
+    const { logger } = this.options;
+    // Redis creates a new consumer group at the start of the stream, so a new replica would be
+    // handed old events: events published before this subscription first opened are dropped.
+    const openedAt = Date.now();
+    const run = async () => {
+      for (let attempt = 0; !stop.signal.aborted; ) {
+        const requests = new RequestQueue<SubscribeRequest>();
+        requests.push({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: pubsub, topic: brokerTopic, metadata: {} } } });
+        let connected = false;
+        try {
+          for await (const res of this.client.subscribeTopicEventsAlpha1(requests, { signal: stop.signal })) {
+            const message = res.subscribeTopicEventsResponseType;
+            if (message.case === "initialResponse") {
+              connected = true;
+              attempt = 0;
+              handlers.onStatus("connected");
+              continue;
+            }
+            if (message.case !== "eventMessage") continue;
+            const status = await this.deliver(message.value.data, openedAt, handlers);
+            requests.push({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id: message.value.id, status: { status } } } });
+          }
+          if (!stop.signal.aborted) throw new Error("the sidecar ended the subscription stream");
+        } catch (err) {
+          if (stop.signal.aborted) break;
+          const reason = ConnectError.from(err).rawMessage;
+          handlers.onStatus(connected ? "disconnected" : "failed", reason);
+          const delay = Math.min(RESUBSCRIBE_MAX_MS, RESUBSCRIBE_BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
+          logger.warn({ pubsub, topic, attempt, delayMs: Math.round(delay), reason }, "dapr subscription lost; resubscribing");
+          await sleep(delay, stop.signal).catch(() => {});
+        } finally {
+          requests.close();
+        }
+      }
+    };
+    void run();
+    return {
+      close: async () => {
+        stop.abort();
+      },
+    };
+  }
+
+  /** The state of each operation's circuit breaker (for health and metrics). */
+  breakerStates(): Record<string, string> {
+    return this.resilience.states();
+  }
+
+  async close(): Promise<void> {
+    this.resilience.shutdown();
+  }
+
+  /** Hands one broker message to the gateway; the answer is the ack sent back to Dapr. */
+  private async deliver(data: Uint8Array, openedAt: number, handlers: TopicHandlers): Promise<AckStatus> {
+    let event: StreamEvent;
+    let publishedAt: number;
+    try {
+      const envelope = JSON.parse(decodeText(data)) as BrokerEnvelope;
+      event = fromBinary(StreamEventSchema, Buffer.from(envelope.event, "base64"));
+      publishedAt = envelope.publishedAt;
+    } catch {
+      // A poison message: retrying it would loop forever.
+      this.options.logger.warn("dropped an undecodable event from the broker");
+      return AckStatus.DROP;
+    }
+    if (publishedAt < openedAt - CLOCK_SKEW_ALLOWANCE_MS) return AckStatus.SUCCESS;
+    try {
+      await handlers.onEvent(event);
+      return AckStatus.SUCCESS;
+    } catch {
+      return AckStatus.RETRY;
+    }
+  }
+
+  private async rawSave(store: string, key: string, value: Uint8Array, etag: string | undefined, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      "dapr.saveState",
+      (s) =>
+        this.client.saveState(
+          {
+            storeName: store,
+            states: [
+              {
+                key,
+                value,
+                ...(etag === undefined
+                  ? { options: { concurrency: StateOptions_StateConcurrency.CONCURRENCY_LAST_WRITE } }
+                  : { etag: { value: etag }, options: { concurrency: StateOptions_StateConcurrency.CONCURRENCY_FIRST_WRITE } }),
+              },
+            ],
+          },
+          { signal: s },
+        ),
+      // A conditional write whose outcome is unknown must not be retried blindly.
+      etag === undefined,
+      signal,
+    );
+  }
+
+  private async readIndexRaw(store: string, service: string, signal?: AbortSignal): Promise<{ keys: Set<string>; etag: string }> {
+    const res = await this.call("dapr.getState", (s) => this.client.getState({ storeName: store, key: indexKey(service) }, { signal: s }), true, signal);
+    if (res.etag === "") return { keys: new Set(), etag: "" };
+    const parsed = JSON.parse(decodeText(res.data)) as { keys?: unknown };
+    const keys = Array.isArray(parsed.keys) ? parsed.keys.filter((k): k is string => typeof k === "string") : [];
+    return { keys: new Set(keys), etag: res.etag };
+  }
+
+  private indexAdd(store: string, service: string, keys: readonly string[], signal?: AbortSignal): Promise<void> {
+    return this.indexUpdate(
+      store,
+      service,
+      (set) => {
+        const before = set.size;
+        for (const k of keys) set.add(k);
+        return set.size !== before;
+      },
+      signal,
+    );
+  }
+
+  /**
+   * Compare-and-swap on the index: read it with its ETag, change it, write it back only if the
+   * ETag still holds; on a conflict read again. Concurrent writers and replicas never lose a key.
+   * Creating the index has no ETag to check, so a creation is verified by reading it back.
+   */
+  private async indexUpdate(store: string, service: string, mutate: (keys: Set<string>) => boolean, signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; attempt < INDEX_CAS_ATTEMPTS; attempt++) {
+      const { keys, etag } = await this.readIndexRaw(store, service, signal);
+      const wanted = new Set(keys);
+      if (!mutate(wanted)) return;
+      const body = new TextEncoder().encode(JSON.stringify({ keys: [...wanted].sort() }));
+      try {
+        await this.rawSave(store, indexKey(service), body, etag === "" ? undefined : etag, signal);
+      } catch (err) {
+        if (!(err instanceof EtagMismatchError)) throw err;
+        await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt), signal);
+        continue;
+      }
+      if (etag !== "") return;
+      // The index was created without a CAS (there was no ETag to check): go round once more,
+      // where the read confirms our change (mutate answers false) or the CAS repairs it.
+    }
+    throw new BackendUnavailableError(`the key index of "${service}" is under too much contention; retry`);
+  }
+
+  /** One Dapr call through its breaker, with Dapr's errors turned into the gateway's. */
+  private async call<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>, retry: boolean, signal?: AbortSignal): Promise<T> {
+    try {
+      return await this.resilience.call(operation, fn, { retry, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+}
+
+type SubscribeRequest = MessageInitShape<typeof SubscribeTopicEventsRequestAlpha1Schema>;
+
+function daprKey(service: string, key: string): string {
+  return `${service}:${key}`;
+}
+
+function indexKey(service: string): string {
+  return `${service}:${INDEX_SUFFIX}`;
+}
+
+function decodeText(data: Uint8Array): string {
+  return new TextDecoder().decode(data);
+}
+
+/** Dapr's ETag errors become ours; everything else keeps its code but loses Dapr's internals. */
+function translate(err: unknown): unknown {
+  if (!(err instanceof ConnectError)) return err;
+  switch (err.code) {
+    case Code.Aborted:
+      return new EtagMismatchError("etag mismatch: the stored etag is different (or the key has no value)");
+    case Code.InvalidArgument:
+      return /etag/i.test(err.rawMessage) ? new EtagInvalidError("etag is malformed for this state store") : new ConnectError("the state store refused the request", Code.InvalidArgument);
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+    case Code.Canceled:
+      return err;
+    default:
+      return new BackendUnavailableError(`the Dapr sidecar failed (${Code[err.code]})`);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
