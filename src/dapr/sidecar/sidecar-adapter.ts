@@ -22,7 +22,7 @@ import { StreamEventSchema, type StreamEvent } from "../../../gen/virtufin/api/v
 import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
-import { Resilience } from "../resilience.js";
+import { classifyDaprError, Resilience } from "../resilience.js";
 import { RequestQueue } from "./request-queue.js";
 
 export interface SidecarAdapterOptions {
@@ -342,6 +342,8 @@ function translate(err: unknown): unknown {
   if (!(err instanceof ConnectError)) return err;
   switch (err.code) {
     case Code.Aborted:
+      // connect-node also reports a reset connection as ABORTED: only Dapr's own is an ETag mismatch.
+      if (classifyDaprError(err) === "transient") return new BackendUnavailableError("the connection to the Dapr sidecar was reset");
       return new EtagMismatchError("etag mismatch: the stored etag is different (or the key has no value)");
     case Code.InvalidArgument:
       return /etag/i.test(err.rawMessage) ? new EtagInvalidError("etag is malformed for this state store") : new ConnectError("the state store refused the request", Code.InvalidArgument);
