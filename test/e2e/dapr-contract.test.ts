@@ -5,7 +5,8 @@
  */
 import { describe } from "node:test";
 import { runContractSuite } from "../contract/contract-suite.js";
-import { createJetStreamStream } from "../support/brokers.js";
+import { createJetStreamStream, deleteRedisKeys } from "../support/brokers.js";
+import { GATEWAY_SERVICE } from "../../src/services/registry.js";
 import { daprdGate, startDaprd } from "../support/daprd.js";
 import { runId, startInProcess } from "../support/gateway.js";
 
@@ -29,6 +30,11 @@ describe("Dapr sidecar backend", { skip: gate.skip }, () => {
             await h.stop();
             await daprd.stop();
             await deleteStream?.();
+            // The machine's Redis is shared: remove this run's keys and streams.
+            for (const service of overrides.registry?.all ?? []) {
+              if (service.name !== GATEWAY_SERVICE) await deleteRedisKeys(`${service.name}:*`);
+            }
+            await deleteRedisKeys(`${prefix}*`);
           },
         };
       } catch (err) {
