@@ -32,6 +32,7 @@ export interface RawConfigShape {
   pubsubName: string;
   stateStoreName: string;
   corsOrigins: readonly string[];
+  policyFile: string;
   maxKeyBytes: number;
   maxValueBytes: number;
   maxEventBytes: number;
@@ -66,6 +67,7 @@ export const settings: readonly Setting[] = [
   { key: "pubsubName", flag: "pubsub-name", env: ["pubsubName", "VIRTUFIN_PUBSUB_NAME"], type: "string", default: "pubsub", description: "Default pub/sub component for services that name none." },
   { key: "stateStoreName", flag: "state-store-name", env: ["stateStoreName", "VIRTUFIN_STATE_STORE_NAME"], type: "string", default: "statestore", description: "Default state store component for services that name none." },
   { key: "corsOrigins", flag: "cors-origins", env: ["VIRTUFIN_CORS_ORIGINS"], type: "list", default: [], description: "Browser origins allowed by CORS, comma-separated (\"*\" allows any; empty: none)." },
+  { key: "policyFile", flag: "policy-file", env: ["VIRTUFIN_POLICY_FILE"], type: "string", default: "", description: "JSON with credentials (tokens, JWT key), permissions and topic namespaces (empty: open, for local development)." },
   { key: "maxKeyBytes", flag: "max-key-bytes", env: ["VIRTUFIN_MAX_KEY_BYTES"], type: "int", default: 256, min: 1, max: 4096, description: "Longest state key, in UTF-8 bytes." },
   { key: "maxValueBytes", flag: "max-value-bytes", env: ["VIRTUFIN_MAX_VALUE_BYTES"], type: "int", default: MiB, min: 1, max: 64 * MiB, description: "Largest state value, in UTF-8 bytes." },
   { key: "maxEventBytes", flag: "max-event-bytes", env: ["VIRTUFIN_MAX_EVENT_BYTES"], type: "int", default: MiB, min: 1, max: 64 * MiB, description: "Largest published event payload, in bytes." },

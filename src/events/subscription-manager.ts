@@ -19,6 +19,8 @@ export interface SubscriberOptions {
   readonly signal: AbortSignal;
   /** Called once when the subscriber is cut as a slow consumer (to reset its stream later). */
   readonly onCut?: (() => void) | undefined;
+  /** Access control: events this subscriber may not see are never queued for it. */
+  readonly maySee?: ((event: StreamEvent) => boolean) | undefined;
 }
 
 export interface DeliveryOptions {
@@ -129,7 +131,8 @@ export class SubscriptionManager {
         const { filter, lifecycleOf } = sub.options;
         const lifecycle = delivery.lifecycleOf !== undefined && lifecycleOf === delivery.lifecycleOf;
         const visible = delivery.pinnedTopic || filter.topics.has(event.topic);
-        if ((lifecycle || (visible && matchesFilter(filter, coordinates))) && this.enqueue(sub, event)) reached++;
+        const wanted = lifecycle || (visible && matchesFilter(filter, coordinates));
+        if (wanted && (sub.options.maySee?.(event) ?? true) && this.enqueue(sub, event)) reached++;
       }
     }
     return reached;

@@ -8,7 +8,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
-import { StreamEventSchema } from "../../gen/virtufin/api/v1/common_pb.js";
+import { StreamEventSchema, type StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
 import type { BackendSubscription, DaprAdapter, SubscriptionStatus } from "../dapr/adapter.js";
 import { GATEWAY_SERVICE, type ServiceRegistry } from "../services/registry.js";
 import { serviceSource } from "./cloudevents.js";
@@ -37,6 +37,8 @@ export interface TopicSubscriptionsOptions {
   readonly registry: ServiceRegistry;
   readonly subscribers: SubscriptionManager;
   readonly onStatus?: (pubsub: string, topic: string, status: SubscriptionStatus, error?: string) => void;
+  /** Sees every event from the backend before the fan-out (the scenario cache listens here). */
+  readonly onEvent?: (event: StreamEvent) => void;
 }
 
 export class TopicSubscriptions {
@@ -108,6 +110,7 @@ export class TopicSubscriptions {
     this.entries.set(id(pubsub, topic), entry);
     entry.subscription = adapter.subscribe(pubsub, topic, {
       onEvent: (event) => {
+        this.options.onEvent?.(event);
         subscribers.broadcast(event, { pinnedTopic: entry.pinned });
       },
       onStatus: (status, error) => {

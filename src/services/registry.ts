@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { topicProblem, STATE_CHANGES_TOPIC } from "../topics/topics.js";
 
 export const GATEWAY_SERVICE = "virtufin-api";
+/** Where the scenario registry announces every change, so each replica's cache follows. */
+export const SCENARIOS_TOPIC = `${GATEWAY_SERVICE}.scenarios`;
 
 export interface ServiceEntry {
   readonly name: string;
@@ -94,7 +96,7 @@ export function createServiceRegistry(data: unknown, defaults: RegistryDefaults,
     name: GATEWAY_SERVICE,
     pubsubName: defaults.pubsubName,
     stateStoreName: defaults.stateStoreName,
-    topics: [STATE_CHANGES_TOPIC],
+    topics: [STATE_CHANGES_TOPIC, SCENARIOS_TOPIC],
     statusTopic: `${GATEWAY_SERVICE}.status`,
   };
   byName.set(GATEWAY_SERVICE, gateway);
