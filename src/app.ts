@@ -8,9 +8,12 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { Gateway } from "../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../gen/virtufin/api/v1/pubsub_pb.js";
+import { Scenarios } from "../gen/virtufin/api/v1/scenarios_pb.js";
 import { State } from "../gen/virtufin/api/v1/state_pb.js";
 import type { Config } from "./config/config.js";
 import type { DaprAdapter } from "./dapr/adapter.js";
+import { authInterceptor, createAudit } from "./auth/access-control.js";
+import { loadPolicyFile, openPolicy, type Policy } from "./auth/policy.js";
 import { EmbeddedAdapter } from "./dapr/embedded/embedded-adapter.js";
 import { Resilience } from "./dapr/resilience.js";
 import { SidecarDaprAdapter } from "./dapr/sidecar/sidecar-adapter.js";
@@ -21,13 +24,17 @@ import { createGatewayHandlers } from "./handlers/gateway.js";
 import type { HandlerDeps } from "./handlers/deps.js";
 import { createHealthHandlers } from "./handlers/health.js";
 import { createPubsubHandlers } from "./handlers/pubsub.js";
+import { createScenariosHandlers } from "./handlers/scenarios.js";
+import { requireScenarioAdmin } from "./handlers/scenarios-access.js";
 import { createStateHandlers } from "./handlers/state.js";
+import { ActiveScenarios } from "./scenarios/active-scenarios.js";
+import { ScenarioRegistry } from "./scenarios/scenario-registry.js";
 import { Readiness } from "./health/readiness.js";
 import { silentLogger, type Logger } from "./observability/logger.js";
 import { errorBoundary } from "./server/interceptors.js";
 import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
-import { loadServicesFile, type ServiceRegistry } from "./services/registry.js";
+import { GATEWAY_SERVICE, loadServicesFile, SCENARIOS_TOPIC, type ServiceRegistry } from "./services/registry.js";
 import { StateService } from "./state/state-service.js";
 
 /** config/services.json at the package root, whether running from src/ (tsx) or dist/src/ (built). */
@@ -40,6 +47,7 @@ export const SHIPPED_SERVICES_FILE = [
 
 export interface AppOverrides {
   readonly adapter?: DaprAdapter;
+  readonly policy?: Policy;
   readonly registry?: ServiceRegistry;
   readonly logger?: Logger;
 }
@@ -68,20 +76,36 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     overrides.registry ??
     loadServicesFile(config.servicesFile === "" ? SHIPPED_SERVICES_FILE : config.servicesFile, config);
   const adapter = overrides.adapter ?? createAdapter(config, logger);
-  const readiness = new Readiness(["backend", "subscriptions"]);
+  const readiness = new Readiness(["backend", "subscriptions", "scenarios"]);
+  const policy =
+    overrides.policy ??
+    (config.policyFile === "" ? openPolicy() : loadPolicyFile(config.policyFile, registry.all.map((s) => s.name)));
+  const audit = createAudit(logger);
   const subscribers = new SubscriptionManager({
     bufferSize: config.subscriberBufferSize,
     maxSubscribers: config.maxSubscribers,
     onSlowConsumer: () => logger.warn("slow consumer cut: its buffer overflowed"),
   });
+  const activeScenarios = new ActiveScenarios();
   const topics = new TopicSubscriptions({
     adapter,
     registry,
     subscribers,
+    onEvent: (event) => {
+      if (event.topic === SCENARIOS_TOPIC) activeScenarios.apply(event);
+    },
     onStatus: (pubsub, topic, status, error) =>
       logger.info({ pubsub, topic, status, ...(error === undefined ? {} : { error }) }, "backend subscription"),
   });
   const publisher = new EventPublisher(adapter);
+  const gatewayEntry = registry.get(GATEWAY_SERVICE);
+  if (gatewayEntry === undefined) throw new Error("the service registry has no gateway entry");
+  const scenarioRegistry = new ScenarioRegistry({
+    adapter,
+    publisher,
+    store: gatewayEntry.stateStoreName,
+    pubsub: gatewayEntry.pubsubName,
+  });
   const deps: HandlerDeps = {
     registry,
     state: new StateService(adapter, publisher),
@@ -91,9 +115,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     readiness,
     limits: config,
     slowConsumerGraceMs: config.slowConsumerGraceMs,
+    policy,
+    audit,
+    isScenarioActive: (id) => activeScenarios.isActive(id),
   };
   const routerOptions: ConnectRouterOptions = {
-    interceptors: [errorBoundary(logger)],
+    interceptors: [errorBoundary(logger), authInterceptor(policy, audit, logger)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     maxTimeoutMs: config.maxTimeoutMs,
@@ -105,9 +132,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     router.service(State, createStateHandlers(deps));
     router.service(Pubsub, createPubsubHandlers(deps));
     router.service(Gateway, createGatewayHandlers(deps));
+    router.service(Scenarios, requireScenarioAdmin(createScenariosHandlers(scenarioRegistry), deps));
     router.service(
       Health,
-      createHealthHandlers(readiness, [State.typeName, Pubsub.typeName, Gateway.typeName]),
+      createHealthHandlers(readiness, [State.typeName, Pubsub.typeName, Gateway.typeName, Scenarios.typeName]),
     );
   };
 
@@ -125,6 +153,11 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     async start(signal) {
       if (started) return;
       started = true;
+      if (policy.open) {
+        logger.warn("NO CREDENTIALS CONFIGURED: the gateway runs OPEN and any caller may act as any service (local development only; set --policy-file)");
+      } else {
+        logger.info("access control enforced: callers must prove their service");
+      }
       await adapter.start(signal);
       readiness.set("backend", true);
       const pinned = new Map<string, { pubsub: string; topic: string }>();
@@ -136,6 +169,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       topics.openPinned([...pinned.values()]);
       await topics.pinnedConnected();
       readiness.set("subscriptions", true);
+      // The registry's events are already flowing into the cache; load what is stored.
+      await activeScenarios.load(scenarioRegistry, signal);
+      readiness.set("scenarios", true);
     },
     async listen() {
       const router = createConnectRouter(routerOptions);
@@ -145,7 +181,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
         limits: config,
         corsOrigins: config.corsOrigins,
         handleRpc,
-        handleHttp: (req, res) => probes(req, res, readiness),
+        handleHttp: (req, res) => probes(req, res, readiness, policy.open),
         logger,
       });
       const address = await server.listen(config.httpPort, config.host);
@@ -184,7 +220,7 @@ function createAdapter(config: Config, logger: Logger): DaprAdapter {
 }
 
 /** GET /healthz (liveness) and GET /readyz (readiness) for Kubernetes probes. */
-function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness): boolean {
+function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness, open: boolean): boolean {
   const path = (req.url ?? "").split("?", 1)[0];
   if (req.method !== "GET" && req.method !== "HEAD") return false;
   if (path === "/healthz") {
@@ -195,7 +231,7 @@ function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness): bool
   if (path === "/readyz") {
     const ready = readiness.ready;
     res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-    res.end(JSON.stringify({ status: ready ? "ready" : "not ready", waitingFor: readiness.waitingFor }));
+    res.end(JSON.stringify({ status: ready ? "ready" : "not ready", waitingFor: readiness.waitingFor, auth: open ? "open" : "enforced" }));
     return true;
   }
   return false;

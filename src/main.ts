@@ -5,6 +5,7 @@ import { createApp } from "./app.js";
 import { ConfigError, helpText, loadConfig } from "./config/config.js";
 import { createRootLogger } from "./observability/logger.js";
 import { ServicesFileError } from "./services/registry.js";
+import { PolicyFileError } from "./auth/policy.js";
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof ServicesFileError) {
+  if (err instanceof ConfigError || err instanceof ServicesFileError || err instanceof PolicyFileError) {
     console.error(`virtufin-api: ${err.message}`);
   } else {
     console.error("virtufin-api: failed to start:", err);

@@ -1,3 +1,5 @@
+import type { Audit } from "../auth/access-control.js";
+import type { Policy } from "../auth/policy.js";
 import type { EventPublisher } from "../events/publisher.js";
 import type { SubscriptionManager } from "../events/subscription-manager.js";
 import type { TopicSubscriptions } from "../events/topic-subscriptions.js";
@@ -17,4 +19,9 @@ export interface HandlerDeps {
   readonly limits: RequestLimits;
   /** How long a cut slow consumer's stream may stay blocked before it is reset. */
   readonly slowConsumerGraceMs: number;
+  /** Who may do what; open when no credentials are configured. */
+  readonly policy: Policy;
+  readonly audit: Audit;
+  /** Whether a scenario accepts publishes on sc.<id>.* (LIVE always does). */
+  readonly isScenarioActive: (scenarioId: string) => boolean;
 }

@@ -3,10 +3,17 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { StatusResponseSchema } from "../../gen/virtufin/api/v1/common_pb.js";
 import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
 import { completeCloudEvent } from "../events/cloudevents.js";
-import { STATE_CHANGES_TOPIC } from "../topics/topics.js";
+import { identityKey } from "../auth/access-control.js";
+import { decidePublish, type PublishDecision } from "../topics/namespaces.js";
 import type { HandlerDeps } from "./deps.js";
 import { streamEvents } from "./subscribe.js";
 import { requireEventSize, requireService, requireTopic } from "./validation.js";
+
+const PUBLISH_CODES: Record<Exclude<PublishDecision, { ok: true }>["code"], Code> = {
+  invalid_argument: Code.InvalidArgument,
+  permission_denied: Code.PermissionDenied,
+  failed_precondition: Code.FailedPrecondition,
+};
 
 export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubsub> {
   const { registry, publisher, limits } = deps;
@@ -14,9 +21,6 @@ export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubs
     async publishEvent(req, ctx) {
       const service = requireService(registry, req.service);
       const topic = requireTopic(req.topic);
-      if (topic === STATE_CHANGES_TOPIC) {
-        throw new ConnectError(`only the gateway publishes on "${STATE_CHANGES_TOPIC}"`, Code.PermissionDenied);
-      }
       const data = requireEventSize(req.data, limits);
       const completed = completeCloudEvent(req.metadata, {
         service: service.name,
@@ -28,6 +32,16 @@ export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubs
         const code = completed.problem.code === "permission" ? Code.PermissionDenied : Code.InvalidArgument;
         throw new ConnectError(completed.problem.message, code);
       }
+      const identity = deps.policy.identityOf(ctx.values.get(identityKey), service.name);
+      const decision = decidePublish({
+        identity,
+        service: service.name,
+        topic,
+        namespaces: deps.policy.namespaces,
+        permissions: deps.policy.permissionsOf(identity),
+        isScenarioActive: deps.isScenarioActive,
+      });
+      if (!decision.ok) throw deps.audit.refuse(ctx, `topic ${topic}`, decision.rule, decision.message, PUBLISH_CODES[decision.code]);
       const event = await publisher.publish(
         { pubsub: service.pubsubName, service: service.name, topic, eventType: "pubsub", data, metadata: completed.metadata },
         ctx.signal,

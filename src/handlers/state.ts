@@ -1,5 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { identityKey } from "../auth/access-control.js";
+import { canReadState, canWriteState } from "../auth/permissions.js";
 import { StatusResponseSchema } from "../../gen/virtufin/api/v1/common_pb.js";
 import { State } from "../../gen/virtufin/api/v1/state_pb.js";
 import type { HandlerDeps } from "./deps.js";
@@ -8,10 +10,20 @@ import { optionalEtag, requireKey, requireKeyList, requireService, requireValue 
 const ok = () => create(StatusResponseSchema, { success: true, message: "OK" });
 
 export function createStateHandlers(deps: HandlerDeps): ServiceImpl<typeof State> {
-  const { registry, state, limits } = deps;
+  const { registry, state, limits, policy, audit } = deps;
+  const mayWrite = (ctx: HandlerContext, service: string) => {
+    const decision = canWriteState(policy.identityOf(ctx.values.get(identityKey), service), service);
+    if (!decision.ok) throw audit.refuse(ctx, `state of ${service}`, decision.rule, decision.message);
+  };
+  const mayRead = (ctx: HandlerContext, service: string) => {
+    const identity = policy.identityOf(ctx.values.get(identityKey), service);
+    const decision = canReadState(identity, policy.permissionsOf(identity), service);
+    if (!decision.ok) throw audit.refuse(ctx, `state of ${service}`, decision.rule, decision.message);
+  };
   return {
     async saveState(req, ctx) {
       const service = requireService(registry, req.service);
+      mayWrite(ctx, service.name);
       const key = requireKey(req.key, limits);
       const value = requireValue(req.value, limits);
       const etag = optionalEtag(req.etag);
@@ -21,6 +33,7 @@ export function createStateHandlers(deps: HandlerDeps): ServiceImpl<typeof State
 
     async getState(req, ctx) {
       const service = requireService(registry, req.service);
+      mayRead(ctx, service.name);
       const key = requireKey(req.key, limits);
       const stored = await state.get(service, key, ctx.signal);
       return { key, value: stored?.value ?? "", etag: stored?.etag ?? "", found: stored !== undefined };
@@ -28,6 +41,7 @@ export function createStateHandlers(deps: HandlerDeps): ServiceImpl<typeof State
 
     async getAllState(req, ctx) {
       const service = requireService(registry, req.service);
+      mayRead(ctx, service.name);
       const all = await state.getAll(service, ctx.signal);
       const values: Record<string, string> = {};
       const etags: Record<string, string> = {};
@@ -40,6 +54,7 @@ export function createStateHandlers(deps: HandlerDeps): ServiceImpl<typeof State
 
     async registerKeys(req, ctx) {
       const service = requireService(registry, req.service);
+      mayWrite(ctx, service.name);
       const keys = requireKeyList(req.keys, limits);
       await state.registerKeys(service, keys, ctx.signal);
       return { status: ok() };
@@ -47,6 +62,7 @@ export function createStateHandlers(deps: HandlerDeps): ServiceImpl<typeof State
 
     async deleteState(req, ctx) {
       const service = requireService(registry, req.service);
+      mayWrite(ctx, service.name);
       const key = requireKey(req.key, limits);
       const etag = optionalEtag(req.etag);
       await state.delete(service, key, etag, req.includeValue, ctx.signal);

@@ -7,6 +7,8 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
 import type { SubscriptionFilter } from "../events/filter.js";
+import { identityKey } from "../auth/access-control.js";
+import { canSeeEvent, checkSubscribeFilter } from "../auth/permissions.js";
 import { streamControlKey } from "../server/stream-control.js";
 import type { HandlerDeps } from "./deps.js";
 
@@ -20,6 +22,13 @@ export async function* streamEvents(
   backendTopics: ReadonlyArray<{ readonly pubsub: string; readonly topic: string }>,
   lifecycleOf?: string,
 ): AsyncGenerator<StreamEvent> {
+  // Access control first: a filter the caller may not use fails at once, not as an empty stream.
+  const identity = deps.policy.identityOf(ctx.values.get(identityKey), "");
+  const permissions = deps.policy.permissionsOf(identity);
+  const allowed = checkSubscribeFilter(permissions, filter);
+  if (!allowed.ok) throw deps.audit.refuse(ctx, `filter ${describeFilter(filter)}`, allowed.rule, allowed.message);
+  const maySee = identity.via === "open" ? undefined : (event: StreamEvent) => canSeeEvent(permissions, event);
+
   const leases = backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic));
   const releaseAll = () => {
     for (const lease of leases) lease.release();
@@ -35,6 +44,7 @@ export async function* streamEvents(
     const events = deps.subscribers.subscribe({
       filter,
       lifecycleOf,
+      maySee,
       signal: ctx.signal,
       onCut: () => {
         // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
@@ -75,4 +85,8 @@ async function waitConnected(connected: Promise<void>[], signal: AbortSignal): P
     clearTimeout(timer);
     if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
   }
+}
+
+function describeFilter(filter: SubscriptionFilter): string {
+  return JSON.stringify({ services: [...filter.services], topics: [...filter.topics], eventTypes: [...filter.eventTypes] });
 }

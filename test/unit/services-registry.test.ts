@@ -50,9 +50,9 @@ describe("the shipped services.json", () => {
     assert.equal(registry.get("state")?.statusTopic, "state.status");
   });
 
-  it("has a reserved gateway entry owning state-changes", () => {
+  it("has a reserved gateway entry owning state-changes and the scenario registry topic", () => {
     const gw = registry.get(GATEWAY_SERVICE);
-    assert.deepEqual(gw?.topics, ["state-changes"]);
+    assert.deepEqual(gw?.topics, ["state-changes", "virtufin-api.scenarios"]);
     assert.equal(gw?.statusTopic, "virtufin-api.status");
     assert.equal(gw?.pubsubName, "pubsub");
   });
