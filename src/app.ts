@@ -32,6 +32,7 @@ import { ScenarioRegistry } from "./scenarios/scenario-registry.js";
 import { Readiness } from "./health/readiness.js";
 import { silentLogger, type Logger } from "./observability/logger.js";
 import { errorBoundary } from "./server/interceptors.js";
+import { rpcLogInterceptor } from "./observability/rpc-log.js";
 import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
 import { GATEWAY_SERVICE, loadServicesFile, SCENARIOS_TOPIC, type ServiceRegistry } from "./services/registry.js";
@@ -75,8 +76,13 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   const registry =
     overrides.registry ??
     loadServicesFile(config.servicesFile === "" ? SHIPPED_SERVICES_FILE : config.servicesFile, config);
-  const adapter = overrides.adapter ?? createAdapter(config, logger);
   const readiness = new Readiness(["backend", "subscriptions", "scenarios"]);
+  // Not ready while a breaker is open: a load balancer sends the traffic to healthy replicas.
+  const onBreakerState = (operation: string, state: string) => {
+    logger.warn({ operation, state }, `circuit breaker ${state}`);
+    readiness.set(`breaker ${operation} closed`, state !== "open");
+  };
+  const adapter = overrides.adapter ?? createAdapter(config, logger, onBreakerState);
   const policy =
     overrides.policy ??
     (config.policyFile === "" ? openPolicy() : loadPolicyFile(config.policyFile, registry.all.map((s) => s.name)));
@@ -120,7 +126,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     isScenarioActive: (id) => activeScenarios.isActive(id),
   };
   const routerOptions: ConnectRouterOptions = {
-    interceptors: [errorBoundary(logger), authInterceptor(policy, audit, logger)],
+    interceptors: [rpcLogInterceptor(logger.child({ component: "rpc" })), errorBoundary(logger), authInterceptor(policy, audit, logger)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     maxTimeoutMs: config.maxTimeoutMs,
@@ -199,7 +205,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   return app;
 }
 
-function createAdapter(config: Config, logger: Logger): DaprAdapter {
+function createAdapter(config: Config, logger: Logger, onBreakerState: (operation: string, state: string) => void): DaprAdapter {
   switch (config.backend) {
     case "embedded":
       return new EmbeddedAdapter({ dataDir: config.dataDir });
@@ -212,7 +218,7 @@ function createAdapter(config: Config, logger: Logger): DaprAdapter {
         logger: logger.child({ component: "dapr" }),
         resilience: new Resilience({
           attemptTimeoutMs: config.daprCallTimeoutMs,
-          onStateChange: (operation, state) => logger.warn({ operation, state }, `circuit breaker ${state}`),
+          onStateChange: onBreakerState,
           onRetry: (operation, attempt, err) => logger.debug({ operation, attempt, err }, "retrying a Dapr call"),
         }),
       });

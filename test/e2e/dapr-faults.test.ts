@@ -64,6 +64,9 @@ describe("faults", { skip: gate.skip }, () => {
       assert.deepEqual(new Set(codes), new Set([Code.Unavailable]), `codes: ${codes.map((c) => Code[c]).join(",")}`);
       const breakers = (gw.app.adapter as SidecarDaprAdapter).breakerStates();
       assert.equal(breakers["dapr.getState"], "open", JSON.stringify(breakers));
+      const readyz = await fetch(`${gw.baseUrl}/readyz`);
+      assert.equal(readyz.status, 503, "not ready while a breaker is open");
+      assert.ok(((await readyz.json()) as { waitingFor: string[] }).waitingFor.includes("breaker dapr.getState closed"));
 
       await daprd.restart();
       // The subscription comes back by itself (failed attempts may be reported first).
@@ -79,6 +82,7 @@ describe("faults", { skip: gate.skip }, () => {
         120,
         100,
       );
+      await eventually(async () => (await fetch(`${gw.baseUrl}/readyz`)).status === 200, "readiness to come back", 100, 100);
       const res = await createClient(Pubsub, transport).publishEvent({ service: svc, topic, data: new TextEncoder().encode('{"after":true}') });
       for (;;) {
         const ev = await events.next(10_000);

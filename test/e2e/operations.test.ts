@@ -1,0 +1,87 @@
+/**
+ * Operating the gateway: one structured log line per RPC with no credentials in it, readiness,
+ * and graceful shutdown on SIGTERM (idle streams end with UNAVAILABLE so clients reconnect
+ * elsewhere, streams blocked on slow readers are reset after the grace period, the process exits
+ * by itself with status 0).
+ */
+import assert from "node:assert/strict";
+import * as http2 from "node:http2";
+import { Writable } from "node:stream";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { SubscribeRequestSchema } from "../../gen/virtufin/api/v1/gateway_pb.js";
+import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
+import { State } from "../../gen/virtufin/api/v1/state_pb.js";
+import { hashToken } from "../../src/auth/identity.js";
+import { createRootLogger } from "../../src/observability/logger.js";
+import { startGateway, tempDir } from "../support/gateway.js";
+import { spawnGateway } from "../support/process.js";
+import { grpcFrame, openRawGrpcStream } from "../support/raw-http2.js";
+
+describe("operations", () => {
+  it("logs one line per RPC with method, code, duration and caller, never the token", async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split("\n").filter((l) => l !== ""));
+        done();
+      },
+    });
+    const token = "a-very-secret-token-value-0001";
+    const policyFile = join(dir.path, "policy.json");
+    writeFileSync(policyFile, JSON.stringify({ auth: { tokens: [{ service: "workmanager", sha256: hashToken(token) }] } }));
+    const gw = await startGateway({ policyFile, logLevel: "info" }, { logger: createRootLogger("info", sink) });
+    try {
+      const auth: Interceptor = (next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req));
+      const state = createClient(State, createGrpcTransport({ baseUrl: gw.baseUrl, interceptors: [auth] }));
+      await state.saveState({ service: "workmanager", key: "logged", value: "v" });
+      await state.getState({ service: "websocketmanager", key: "x" }).catch(() => {});
+      const rpc = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "rpc");
+      assert.deepEqual(
+        rpc.map((l) => [l["method"], l["code"], l["caller"]]),
+        [
+          ["virtufin.api.v1.State/SaveState", "ok", "workmanager"],
+          ["virtufin.api.v1.State/GetState", "PermissionDenied", "workmanager"],
+        ],
+      );
+      assert.ok(rpc.every((l) => typeof l["durationMs"] === "number"));
+      assert.ok(!lines.some((l) => l.includes(token)), "the token never reaches the log");
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  });
+
+  it("shuts down gracefully on SIGTERM with idle and blocked streams open", async () => {
+    const dir = tempDir();
+    const gw = await spawnGateway(["--data-dir", dir.path, "--shutdown-grace-ms", "1500", "--subscriber-buffer-size", "100000"]);
+    const session = http2.connect(gw.baseUrl);
+    try {
+      const frame = grpcFrame(SubscribeRequestSchema, { topics: ["workmanager.shutdown"] });
+      const idle = Array.from({ length: 30 }, () => openRawGrpcStream(session, "/virtufin.api.v1.Gateway/Subscribe", grpcFrame(SubscribeRequestSchema, {})));
+      const blockedSession = http2.connect(gw.baseUrl);
+      const blocked = Array.from({ length: 5 }, () => openRawGrpcStream(blockedSession, "/virtufin.api.v1.Gateway/Subscribe", frame));
+      await Promise.all([...idle, ...blocked].map((s) => s.headers));
+      for (const s of blocked) s.stream.pause();
+      const pubsub = createClient(Pubsub, createGrpcTransport({ baseUrl: gw.baseUrl }));
+      const payload = new TextEncoder().encode("x".repeat(16 * 1024));
+      for (let i = 0; i < 40; i++) await pubsub.publishEvent({ service: "workmanager", topic: "workmanager.shutdown", data: payload });
+
+      const exit = gw.stop("SIGTERM");
+      const idleEnds = await Promise.all(idle.map((s) => s.closed));
+      for (const end of idleEnds) assert.equal(end.trailers["grpc-status"], "14", `idle stream ended with ${JSON.stringify(end.trailers)}`);
+      const blockedEnds = await Promise.all(blocked.map((s) => s.closed));
+      for (const end of blockedEnds) assert.notEqual(end.trailers["grpc-status"], "0", "a blocked stream never ends as a success");
+      assert.equal(await exit, 0, `exit status 0:\n${gw.output().slice(-2000)}`);
+      assert.match(gw.output(), /"msg":"stopped"/);
+      blockedSession.destroy();
+    } finally {
+      session.destroy();
+      dir.remove();
+    }
+  });
+});
