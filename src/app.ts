@@ -3,6 +3,7 @@
  * app. Nothing here listens or reads the environment; main.ts and the tests do that.
  */
 import { existsSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -33,6 +34,7 @@ import { Readiness } from "./health/readiness.js";
 import { silentLogger, type Logger } from "./observability/logger.js";
 import { errorBoundary } from "./server/interceptors.js";
 import { rpcLogInterceptor } from "./observability/rpc-log.js";
+import { createGatewayMetrics, createTelemetry, type Telemetry } from "./observability/metrics.js";
 import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
 import { GATEWAY_SERVICE, loadServicesFile, SCENARIOS_TOPIC, type ServiceRegistry } from "./services/registry.js";
@@ -77,16 +79,30 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     overrides.registry ??
     loadServicesFile(config.servicesFile === "" ? SHIPPED_SERVICES_FILE : config.servicesFile, config);
   const readiness = new Readiness(["backend", "subscriptions", "scenarios"]);
-  // Not ready while a breaker is open: a load balancer sends the traffic to healthy replicas.
-  const onBreakerState = (operation: string, state: string) => {
-    logger.warn({ operation, state }, `circuit breaker ${state}`);
-    readiness.set(`breaker ${operation} closed`, state !== "open");
+  const telemetry = createTelemetry();
+  const breakerStates = new Map<string, string>();
+  // The sources are read at scrape time, after every component below exists.
+  const metrics = createGatewayMetrics(telemetry.meter, {
+    subscribers: () => subscribers.stats,
+    backendSubscriptions: () => topics.snapshot(),
+    deniedCalls: () => audit.denied,
+    breakerStates: () => Object.fromEntries(breakerStates),
+  });
+  const adapterHooks: AdapterHooks = {
+    // Not ready while a breaker is open: a load balancer sends the traffic to healthy replicas.
+    onBreakerState: (operation, state) => {
+      logger.warn({ operation, state }, `circuit breaker ${state}`);
+      breakerStates.set(operation, state);
+      readiness.set(`breaker ${operation} closed`, state !== "open");
+    },
+    onRetry: (operation) => metrics.daprRetry(operation),
   };
-  const adapter = overrides.adapter ?? createAdapter(config, logger, onBreakerState);
+  const adapter = overrides.adapter ?? createAdapter(config, logger, adapterHooks);
   const policy =
     overrides.policy ??
     (config.policyFile === "" ? openPolicy() : loadPolicyFile(config.policyFile, registry.all.map((s) => s.name)));
   const audit = createAudit(logger);
+
   const subscribers = new SubscriptionManager({
     bufferSize: config.subscriberBufferSize,
     maxSubscribers: config.maxSubscribers,
@@ -126,7 +142,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     isScenarioActive: (id) => activeScenarios.isActive(id),
   };
   const routerOptions: ConnectRouterOptions = {
-    interceptors: [rpcLogInterceptor(logger.child({ component: "rpc" })), errorBoundary(logger), authInterceptor(policy, audit, logger)],
+    interceptors: [rpcLogInterceptor(logger.child({ component: "rpc" }), metrics), errorBoundary(logger), authInterceptor(policy, audit, logger)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     maxTimeoutMs: config.maxTimeoutMs,
@@ -187,7 +203,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
         limits: config,
         corsOrigins: config.corsOrigins,
         handleRpc,
-        handleHttp: (req, res) => probes(req, res, readiness, policy.open),
+        handleHttp: (req, res) => probes(req, res, readiness, policy.open, telemetry),
         logger,
       });
       const address = await server.listen(config.httpPort, config.host);
@@ -200,12 +216,18 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       await server?.close(config.shutdownGraceMs);
       await topics.closeAll();
       await adapter.close();
+      await telemetry.shutdown();
     },
   };
   return app;
 }
 
-function createAdapter(config: Config, logger: Logger, onBreakerState: (operation: string, state: string) => void): DaprAdapter {
+interface AdapterHooks {
+  readonly onBreakerState: (operation: string, state: string) => void;
+  readonly onRetry: (operation: string) => void;
+}
+
+function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): DaprAdapter {
   switch (config.backend) {
     case "embedded":
       return new EmbeddedAdapter({ dataDir: config.dataDir });
@@ -218,17 +240,24 @@ function createAdapter(config: Config, logger: Logger, onBreakerState: (operatio
         logger: logger.child({ component: "dapr" }),
         resilience: new Resilience({
           attemptTimeoutMs: config.daprCallTimeoutMs,
-          onStateChange: onBreakerState,
-          onRetry: (operation, attempt, err) => logger.debug({ operation, attempt, err }, "retrying a Dapr call"),
+          onStateChange: hooks.onBreakerState,
+          onRetry: (operation, attempt, err) => {
+            hooks.onRetry(operation);
+            logger.debug({ operation, attempt, err }, "retrying a Dapr call");
+          },
         }),
       });
   }
 }
 
 /** GET /healthz (liveness) and GET /readyz (readiness) for Kubernetes probes. */
-function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness, open: boolean): boolean {
+function probes(req: NodeRequest, res: NodeResponse, readiness: Readiness, open: boolean, telemetry: Telemetry): boolean {
   const path = (req.url ?? "").split("?", 1)[0];
   if (req.method !== "GET" && req.method !== "HEAD") return false;
+  if (path === "/metrics") {
+    telemetry.serveMetrics(req as IncomingMessage, res as ServerResponse);
+    return true;
+  }
   if (path === "/healthz") {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ status: "alive" }));

@@ -15,6 +15,7 @@ import type { SidecarDaprAdapter } from "../../src/dapr/sidecar/sidecar-adapter.
 import { createServiceRegistry } from "../../src/services/registry.js";
 import { deleteRedisKeys, redisClient } from "../support/brokers.js";
 import { daprdGate, startDaprd, type Daprd } from "../support/daprd.js";
+import { scrape } from "../support/metrics.js";
 import { decodeJson, eventually, openStream, runId, startGateway, type RunningGateway } from "../support/gateway.js";
 
 const gate = daprdGate();
@@ -64,6 +65,7 @@ describe("faults", { skip: gate.skip }, () => {
       assert.deepEqual(new Set(codes), new Set([Code.Unavailable]), `codes: ${codes.map((c) => Code[c]).join(",")}`);
       const breakers = (gw.app.adapter as SidecarDaprAdapter).breakerStates();
       assert.equal(breakers["dapr.getState"], "open", JSON.stringify(breakers));
+      assert.equal(await scrape(gw.baseUrl, "virtufin_dapr_breaker_open", { operation: "dapr.getState" }), 1, "the breaker metric shows it open");
       const readyz = await fetch(`${gw.baseUrl}/readyz`);
       assert.equal(readyz.status, 503, "not ready while a breaker is open");
       assert.ok(((await readyz.json()) as { waitingFor: string[] }).waitingFor.includes("breaker dapr.getState closed"));

@@ -18,6 +18,7 @@ import { State } from "../../gen/virtufin/api/v1/state_pb.js";
 import { hashToken } from "../../src/auth/identity.js";
 import { createRootLogger } from "../../src/observability/logger.js";
 import { startGateway, tempDir } from "../support/gateway.js";
+import { scrape } from "../support/metrics.js";
 import { spawnGateway } from "../support/process.js";
 import { grpcFrame, openRawGrpcStream } from "../support/raw-http2.js";
 
@@ -50,6 +51,12 @@ describe("operations", () => {
       );
       assert.ok(rpc.every((l) => typeof l["durationMs"] === "number"));
       assert.ok(!lines.some((l) => l.includes(token)), "the token never reaches the log");
+      // The same calls moved the metrics by exactly that much.
+      assert.equal(await scrape(gw.baseUrl, "virtufin_rpc_calls_total", { method: "virtufin.api.v1.State/SaveState", code: "ok" }), 1);
+      assert.equal(await scrape(gw.baseUrl, "virtufin_rpc_calls_total", { method: "virtufin.api.v1.State/GetState", code: "PermissionDenied" }), 1);
+      assert.equal(await scrape(gw.baseUrl, "virtufin_calls_denied_total"), 1);
+      await state.saveState({ service: "workmanager", key: "logged", value: "v2" });
+      assert.equal(await scrape(gw.baseUrl, "virtufin_rpc_calls_total", { method: "virtufin.api.v1.State/SaveState", code: "ok" }), 2);
     } finally {
       await gw.stop();
       dir.remove();

@@ -11,6 +11,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Gateway, SubscribeRequestSchema } from "../../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
 import { decodeJson, eventually, openStream, startGateway, type RunningGateway } from "../support/gateway.js";
+import { scrape } from "../support/metrics.js";
 import { grpcFrame, openRawGrpcStream } from "../support/raw-http2.js";
 
 const BUFFER = 50;
@@ -64,6 +65,7 @@ describe("slow consumers", () => {
 
       assert.deepEqual(received, Array.from({ length: EVENTS }, (_, i) => i), "the reading subscriber got every event in order");
       assert.equal(stats().slowConsumersCut, cutBefore + 1, "the slow subscriber was cut once");
+      assert.equal(await scrape(gw.baseUrl, "virtufin_subscribers_slow_consumers_cut_total"), cutBefore + 1, "and the metric counts it");
       assert.ok(stats().maxQueueDepth <= BUFFER, `queue depth ${stats().maxQueueDepth} stayed within ${BUFFER}`);
       await eventually(() => stats().active === 0, "both subscribers to leave the registry");
 
