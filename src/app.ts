@@ -34,6 +34,7 @@ import { Readiness } from "./health/readiness.js";
 import { silentLogger, type Logger } from "./observability/logger.js";
 import { errorBoundary } from "./server/interceptors.js";
 import { rpcLogInterceptor } from "./observability/rpc-log.js";
+import { tracingInterceptor } from "./observability/tracing.js";
 import { createGatewayMetrics, createTelemetry, type Telemetry } from "./observability/metrics.js";
 import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
@@ -142,7 +143,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     isScenarioActive: (id) => activeScenarios.isActive(id),
   };
   const routerOptions: ConnectRouterOptions = {
-    interceptors: [rpcLogInterceptor(logger.child({ component: "rpc" }), metrics), errorBoundary(logger), authInterceptor(policy, audit, logger)],
+    interceptors: [
+      tracingInterceptor(),
+      rpcLogInterceptor(logger.child({ component: "rpc" }), metrics),
+      errorBoundary(logger),
+      authInterceptor(policy, audit, logger),
+    ],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     maxTimeoutMs: config.maxTimeoutMs,

@@ -5,6 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { StreamEventSchema, type StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
 import type { DaprAdapter } from "../dapr/adapter.js";
+import { inPublishSpan } from "../observability/tracing.js";
 import type { EventType } from "./filter.js";
 
 export interface OutgoingEvent {
@@ -21,6 +22,11 @@ export class EventPublisher {
   constructor(private readonly adapter: DaprAdapter) {}
 
   async publish(out: OutgoingEvent, signal?: AbortSignal): Promise<StreamEvent> {
+    const metadata = { ...out.metadata };
+    return inPublishSpan(out.topic, metadata, () => this.send(out, metadata, signal));
+  }
+
+  private async send(out: OutgoingEvent, metadata: Record<string, string>, signal?: AbortSignal): Promise<StreamEvent> {
     const event = create(StreamEventSchema, {
       timestamp: out.metadata["ce-time"] ?? new Date().toISOString(),
       service: out.service,
@@ -28,7 +34,7 @@ export class EventPublisher {
       eventType: out.eventType,
       data: out.data,
       messageId: out.metadata["ce-id"] ?? "",
-      metadata: { ...out.metadata },
+      metadata,
     });
     await this.adapter.publish(out.pubsub, out.topic, event, signal);
     return event;

@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { StreamEventSchema, type StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
 import type { BackendSubscription, DaprAdapter, SubscriptionStatus } from "../dapr/adapter.js";
 import { GATEWAY_SERVICE, type ServiceRegistry } from "../services/registry.js";
+import { inDeliverySpan } from "../observability/tracing.js";
 import { serviceSource } from "./cloudevents.js";
 import type { SubscriptionManager } from "./subscription-manager.js";
 
@@ -109,10 +110,11 @@ export class TopicSubscriptions {
     };
     this.entries.set(id(pubsub, topic), entry);
     entry.subscription = adapter.subscribe(pubsub, topic, {
-      onEvent: (event) => {
-        this.options.onEvent?.(event);
-        subscribers.broadcast(event, { pinnedTopic: entry.pinned });
-      },
+      onEvent: (event) =>
+        inDeliverySpan(event, () => {
+          this.options.onEvent?.(event);
+          subscribers.broadcast(event, { pinnedTopic: entry.pinned });
+        }),
       onStatus: (status, error) => {
         entry.status = status;
         if (status === "connected") entry.markConnected();

@@ -21,6 +21,7 @@ import { Dapr, type SubscribeTopicEventsRequestAlpha1Schema } from "@dapr/dapr/p
 import { StreamEventSchema, type StreamEvent } from "../../../gen/virtufin/api/v1/common_pb.js";
 import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
+import { propagateToOutgoing } from "../../observability/tracing.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
 import { classifyDaprError, Resilience } from "../resilience.js";
 import { RequestQueue } from "./request-queue.js";
@@ -56,7 +57,10 @@ export class SidecarDaprAdapter implements DaprAdapter {
   private readonly resilience: Resilience;
 
   constructor(private readonly options: SidecarAdapterOptions) {
-    this.client = createClient(Dapr, createGrpcTransport({ baseUrl: `http://${options.host}:${options.grpcPort}` }));
+    this.client = createClient(
+      Dapr,
+      createGrpcTransport({ baseUrl: `http://${options.host}:${options.grpcPort}`, interceptors: [propagateToOutgoing()] }),
+    );
     this.resilience = options.resilience;
   }
 
