@@ -27,13 +27,16 @@ export function createHealthHandlers(readiness: Readiness, serviceNames: readonl
       const onAbort = () => wake?.();
       ctx.signal.addEventListener("abort", onAbort, { once: true });
       try {
+        // Compare before each wait: a change that happened while the client was not reading is
+        // still sent (wake-ups alone would be lost then).
         while (!ctx.signal.aborted) {
-          await new Promise<void>((resolve) => (wake = resolve));
           const now = current();
-          if (now !== last && !ctx.signal.aborted) {
+          if (now !== last) {
             last = now;
             yield { status: now };
+            continue;
           }
+          await new Promise<void>((resolve) => (wake = resolve));
         }
       } finally {
         off();
