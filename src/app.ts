@@ -33,6 +33,7 @@ import { ScenarioRegistry } from "./scenarios/scenario-registry.js";
 import { Readiness } from "./health/readiness.js";
 import { silentLogger, type Logger } from "./observability/logger.js";
 import { errorBoundary } from "./server/interceptors.js";
+import { createInFlightCalls } from "./server/shutdown.js";
 import { rpcLogInterceptor } from "./observability/rpc-log.js";
 import { tracingInterceptor } from "./observability/tracing.js";
 import { createGatewayMetrics, createTelemetry, type Telemetry } from "./observability/metrics.js";
@@ -142,11 +143,13 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     audit,
     isScenarioActive: (id) => activeScenarios.isActive(id),
   };
+  const inFlight = createInFlightCalls(() => readiness.isShuttingDown);
   const routerOptions: ConnectRouterOptions = {
     interceptors: [
       tracingInterceptor(),
       rpcLogInterceptor(logger.child({ component: "rpc" }), metrics),
       errorBoundary(logger),
+      inFlight.interceptor,
       authInterceptor(policy, audit, logger),
     ],
     readMaxBytes: config.maxMessageBytes,
@@ -217,9 +220,13 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       return address.port;
     },
     async stop() {
+      // Readiness off and new calls refused at once; streams end with UNAVAILABLE; running unary
+      // calls may finish; then GOAWAY, and connections still open after the grace period are closed.
+      const deadline = Date.now() + config.shutdownGraceMs;
       readiness.beginShutdown();
       subscribers.closeAll(new ConnectError("the gateway is shutting down; reconnect", Code.Unavailable));
-      await server?.close(config.shutdownGraceMs);
+      await inFlight.drained(config.shutdownGraceMs);
+      await server?.close(Math.max(0, deadline - Date.now()));
       await topics.closeAll();
       await adapter.close();
       await telemetry.shutdown();

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SubscribeRequestSchema } from "../../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
@@ -63,22 +63,36 @@ describe("operations", () => {
     }
   });
 
-  it("shuts down gracefully on SIGTERM with idle and blocked streams open", async () => {
+  it("shuts down gracefully on SIGTERM with 90 idle and 10 blocked streams and 20 unary calls in flight", async () => {
     const dir = tempDir();
     const gw = await spawnGateway(["--data-dir", dir.path, "--shutdown-grace-ms", "1500", "--subscriber-buffer-size", "100000"]);
     const session = http2.connect(gw.baseUrl);
     try {
       const frame = grpcFrame(SubscribeRequestSchema, { topics: ["workmanager.shutdown"] });
-      const idle = Array.from({ length: 30 }, () => openRawGrpcStream(session, "/virtufin.api.v1.Gateway/Subscribe", grpcFrame(SubscribeRequestSchema, {})));
+      const idle = Array.from({ length: 90 }, () => openRawGrpcStream(session, "/virtufin.api.v1.Gateway/Subscribe", grpcFrame(SubscribeRequestSchema, {})));
       const blockedSession = http2.connect(gw.baseUrl);
-      const blocked = Array.from({ length: 5 }, () => openRawGrpcStream(blockedSession, "/virtufin.api.v1.Gateway/Subscribe", frame));
+      const blocked = Array.from({ length: 10 }, () => openRawGrpcStream(blockedSession, "/virtufin.api.v1.Gateway/Subscribe", frame));
       await Promise.all([...idle, ...blocked].map((s) => s.headers));
       for (const s of blocked) s.stream.pause();
       const pubsub = createClient(Pubsub, createGrpcTransport({ baseUrl: gw.baseUrl }));
       const payload = new TextEncoder().encode("x".repeat(16 * 1024));
       for (let i = 0; i < 40; i++) await pubsub.publishEvent({ service: "workmanager", topic: "workmanager.shutdown", data: payload });
 
+      // 20 unary calls in flight as the signal arrives: each completes or is refused as UNAVAILABLE.
+      const state = createClient(State, createGrpcTransport({ baseUrl: gw.baseUrl }));
+      const unary = Array.from({ length: 20 }, (_, i) =>
+        state.saveState({ service: "workmanager", key: `inflight-${i}`, value: "v" }).then(
+          () => "ok",
+          (e: unknown) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`,
+        ),
+      );
       const exit = gw.stop("SIGTERM");
+      const outcomes = await Promise.all(unary);
+      // A call the gateway saw either completes or is refused with UNAVAILABLE. A stream that reaches
+      // Node's HTTP/2 server after it began closing is reset with CANCEL before any handler runs
+      // (Node's choice, not REFUSED_STREAM); the Connect client reports that as CANCELED.
+      const cancelledByHttp2 = "Canceled: http/2 stream closed with error code CANCEL (0x8)";
+      for (const outcome of outcomes) assert.ok(outcome === "ok" || outcome.startsWith("Unavailable") || outcome === cancelledByHttp2, outcome);
       const idleEnds = await Promise.all(idle.map((s) => s.closed));
       for (const end of idleEnds) assert.equal(end.trailers["grpc-status"], "14", `idle stream ended with ${JSON.stringify(end.trailers)}`);
       const blockedEnds = await Promise.all(blocked.map((s) => s.closed));
