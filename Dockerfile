@@ -1,25 +1,29 @@
-# A first version: build with the full toolchain, run with the runtime and the built code only.
-# (Packaging is finished later: a single bundle, distroless runtime, health check.)
+# Build stage: the whole toolchain; produces dist/bundle, a self-contained folder (one bundled
+# JavaScript file with its source map, the telemetry preload, config/, and only the native addons
+# the bundle cannot contain: lmdb and its prebuilt binaries). CI runs the same script.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json buf.yaml buf.gen.yaml ./
-COPY proto ./proto
+COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
 COPY src ./src
 COPY config ./config
-RUN npm run build && npm prune --omit=dev
+COPY scripts ./scripts
+RUN node scripts/build-bundle.mjs && mkdir -p /data-empty
 
-FROM node:20-bookworm-slim
+# Runtime stage: a minimal Node runtime (distroless, glibc like the build stage's lmdb binary),
+# the bundle folder only, a non-root user.
+FROM gcr.io/distroless/nodejs20-debian12:nonroot
 WORKDIR /app
+COPY --from=build /app/dist/bundle /app
+# The embedded store's folder, owned by the non-root user (distroless has no shell to mkdir).
+COPY --from=build --chown=65532:65532 /data-empty /data
 ENV NODE_ENV=production
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY --from=build /app/config ./config
-COPY package.json ./
-RUN mkdir -p /data && chown node:node /data
-USER node
 EXPOSE 5002
 VOLUME ["/data"]
-CMD ["node", "--enable-source-maps", "dist/src/main.js", "--data-dir", "/data"]
+# distroless has no shell or curl: the health check is a node one-liner against /readyz.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["/nodejs/bin/node", "-e", "fetch('http://127.0.0.1:5002/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--import", "/app/telemetry-preload.mjs", "/app/virtufin-api.mjs"]
+CMD ["--data-dir", "/data"]
