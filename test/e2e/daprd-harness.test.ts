@@ -131,7 +131,8 @@ describe("daprd fixtures against real Redis and NATS", { skip: gate.skip }, () =
       const key = `${prefix}-k1`;
       const saved = await post(d, "/v1.0/state/statestore", [{ key, value: { n: 1, s: "x" } }]);
       assert.equal(saved.status, 204, saved.text);
-      assert.equal(await redis.hget(key, "data"), '{"n":1,"s":"x"}');
+      // Dapr's HTTP API re-serialises JSON values (Go map order), so compare the parsed value.
+      assert.deepEqual(JSON.parse((await redis.hget(key, "data")) ?? "null"), { n: 1, s: "x" });
       assert.equal(await redis.hget(key, "version"), "1");
       const back = await fetch(`${d.httpUrl}/v1.0/state/statestore/${encodeURIComponent(key)}`);
       assert.deepEqual(await back.json(), { n: 1, s: "x" });
