@@ -306,7 +306,9 @@ export class SidecarDaprAdapter implements DaprAdapter {
       try {
         await this.rawSave(store, indexKey(service), body, etag === "" ? undefined : etag, signal);
       } catch (err) {
-        if (!(err instanceof EtagMismatchError)) throw err;
+        // A lost race, or a write whose outcome is unknown under heavy contention: either way the
+        // next read shows whether the change is in, so going round again is always safe.
+        if (signal?.aborted || attempt >= INDEX_CAS_ATTEMPTS - 1) throw err;
         await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt), signal);
         continue;
       }
