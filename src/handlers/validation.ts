@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { isEventType, type EventType, type SubscriptionFilter } from "../events/filter.js";
 import { GATEWAY_SERVICE, type ServiceEntry, type ServiceRegistry } from "../services/registry.js";
+import { clip } from "../auth/raw.js";
 import { keyProblem } from "../state/keys.js";
 import { topicProblem } from "../topics/topics.js";
 
@@ -106,9 +107,4 @@ export function requireFilter(
     eventTypes.add(t);
   }
   return { services: new Set(request.services), topics: new Set(request.topics), eventTypes };
-}
-
-function clip(s: string): string {
-  const shown = s.length > 64 ? `${s.slice(0, 64)}...` : s;
-  return shown.replace(/[^\x20-\x7e]/g, "?");
 }

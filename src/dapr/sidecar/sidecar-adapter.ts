@@ -23,7 +23,7 @@ import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "..
 import type { Logger } from "../../observability/logger.js";
 import { propagateToOutgoing } from "../../observability/tracing.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
-import { classifyDaprError, Resilience } from "../resilience.js";
+import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
 import { RequestQueue } from "./request-queue.js";
 
 export interface SidecarAdapterOptions {
@@ -360,19 +360,4 @@ function translate(err: unknown): unknown {
     default:
       return new BackendUnavailableError(`the Dapr sidecar failed (${Code[err.code]})`);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
