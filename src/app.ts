@@ -41,6 +41,7 @@ import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
 import { GATEWAY_SERVICE, loadServicesFile, SCENARIOS_TOPIC, type ServiceRegistry } from "./services/registry.js";
 import { StateService } from "./state/state-service.js";
+import { STATE_CHANGES_TOPIC } from "./topics/topics.js";
 
 /** config/services.json at the package root, whether running from src/ (tsx) or dist/src/ (built). */
 export const SHIPPED_SERVICES_FILE = [
@@ -192,10 +193,11 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       await adapter.start(signal);
       readiness.set("backend", true);
       const pinned = new Map<string, { pubsub: string; topic: string }>();
+      const pin = (pubsub: string, topic: string) => pinned.set(`${pubsub}\x00${topic}`, { pubsub, topic });
       for (const s of registry.all) {
-        for (const topic of s.topics) pinned.set(`${s.pubsubName}\x00${topic}`, { pubsub: s.pubsubName, topic });
+        for (const topic of s.topics) pin(s.pubsubName, topic);
         // Each pub/sub component carries its services' state change events.
-        for (const topic of ["state-changes"]) pinned.set(`${s.pubsubName}\x00${topic}`, { pubsub: s.pubsubName, topic });
+        pin(s.pubsubName, STATE_CHANGES_TOPIC);
       }
       topics.openPinned([...pinned.values()]);
       await topics.pinnedConnected();
