@@ -99,6 +99,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       readiness.set(`breaker ${operation} closed`, state !== "open");
     },
     onRetry: (operation) => metrics.daprRetry(operation),
+    onCallEnd: (operation, durationMs, outcome) => metrics.daprCall(operation, durationMs, outcome),
   };
   const adapter = overrides.adapter ?? createAdapter(config, logger, adapterHooks);
   const policy =
@@ -240,6 +241,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 interface AdapterHooks {
   readonly onBreakerState: (operation: string, state: string) => void;
   readonly onRetry: (operation: string) => void;
+  readonly onCallEnd: (operation: string, durationMs: number, outcome: "ok" | "error") => void;
 }
 
 function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): DaprAdapter {
@@ -256,6 +258,7 @@ function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): Dap
         resilience: new Resilience({
           attemptTimeoutMs: config.daprCallTimeoutMs,
           onStateChange: hooks.onBreakerState,
+          onCallEnd: hooks.onCallEnd,
           onRetry: (operation, attempt, err) => {
             hooks.onRetry(operation);
             logger.debug({ operation, attempt, err }, "retrying a Dapr call");

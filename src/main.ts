@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig({ argv, env: process.env });
-  const logger = createRootLogger(config.logLevel);
+  const logger = createRootLogger(config.logLevel, process.stdout, config.logFormat);
   const app = createApp(config, { logger });
   logger.info({ backend: config.backend, dataDir: config.dataDir }, "starting");
   const port = await app.listen();

@@ -48,6 +48,7 @@ export interface RawConfigShape {
   maxTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: string;
+  logFormat: "auto" | "json" | "pretty";
 }
 
 const MiB = 1024 * 1024;
@@ -83,4 +84,5 @@ export const settings: readonly Setting[] = [
   { key: "maxTimeoutMs", flag: "max-timeout-ms", env: ["VIRTUFIN_MAX_TIMEOUT_MS"], type: "int", default: 300000, min: 1, max: 86400000, description: "Longest deadline a client may ask for on a call." },
   { key: "shutdownGraceMs", flag: "shutdown-grace-ms", env: ["VIRTUFIN_SHUTDOWN_GRACE_MS"], type: "int", default: 5000, min: 0, max: 600000, description: "How long shutdown waits for in-flight calls before closing connections." },
   { key: "logLevel", flag: "log-level", env: ["VIRTUFIN_LOG_LEVEL"], type: "enum", values: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], default: "info", description: "Log level." },
+  { key: "logFormat", flag: "log-format", env: ["VIRTUFIN_LOG_FORMAT"], type: "enum", values: ["auto", "json", "pretty"], default: "auto", description: "json: one JSON object per line; pretty: human-readable lines; auto: pretty when stdout is a terminal, else json." },
 ];

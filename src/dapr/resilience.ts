@@ -65,6 +65,8 @@ export interface ResilienceOptions {
   onStateChange?: (operation: string, state: BreakerState) => void;
   /** Called before each retry; `attempt` is the 1-based number of the attempt that just failed. */
   onRetry?: (operation: string, attempt: number, err: unknown) => void;
+  /** Called when a call ends, with its whole duration (every attempt and backoff) and outcome. */
+  onCallEnd?: (operation: string, durationMs: number, outcome: "ok" | "error") => void;
   /** Waits between attempts; must end early (it may reject) when `signal` aborts. Default: setTimeout. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Source of jitter in [0, 1); default Math.random. */
@@ -346,6 +348,20 @@ export class Resilience {
    * NotReadyError after shutdown().
    */
   async call<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>, options: CallOptions): Promise<T> {
+    const onCallEnd = this.options.onCallEnd;
+    if (onCallEnd === undefined) return this.callWithRetries(operation, fn, options);
+    const started = performance.now();
+    let outcome: "ok" | "error" = "error";
+    try {
+      const result = await this.callWithRetries(operation, fn, options);
+      outcome = "ok";
+      return result;
+    } finally {
+      this.notify(() => onCallEnd(operation, performance.now() - started, outcome));
+    }
+  }
+
+  private async callWithRetries<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>, options: CallOptions): Promise<T> {
     const caller = options.signal;
     let lastError: unknown;
     for (let attempt = 1; ; attempt++) {

@@ -1,14 +1,17 @@
 /**
  * Metrics through the OpenTelemetry API, read out as Prometheus text on GET /metrics of the one
- * port. Each app owns its MeterProvider (no globals), so tests and several apps in one process
- * stay apart. Most instruments are observed from the components' own counters at scrape time, so
- * the hot paths pay nothing for them.
+ * port, and pushed over OTLP/HTTP when the standard OTEL_* variables ask for it. Each app owns its
+ * MeterProvider (no globals), so tests and several apps in one process stay apart. Most
+ * instruments are observed from the components' own counters at collection time, so the hot
+ * paths pay nothing for them.
  */
 import type { Meter } from "@opentelemetry/api";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { MeterProvider } from "@opentelemetry/sdk-metrics";
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ConfigError } from "../config/config.js";
 
 export interface Telemetry {
   readonly meter: Meter;
@@ -17,14 +20,53 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-export function createTelemetry(): Telemetry {
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function createTelemetry(env: Env = process.env): Telemetry {
   const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const provider = new MeterProvider({ readers: [prometheus], resource: resourceFromAttributes({ "service.name": "virtufin-api" }) });
+  const readers: IMetricReader[] = [prometheus];
+  const otlp = otlpMetricsSettings(env);
+  if (otlp !== undefined) {
+    // The exporter reads its endpoint, headers and protocol details from the same OTEL_* variables.
+    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), ...otlp }));
+  }
+  const provider = new MeterProvider({ readers, resource: resourceFromAttributes({ "service.name": env["OTEL_SERVICE_NAME"] ?? "virtufin-api" }) });
   return {
     meter: provider.getMeter("virtufin-api"),
     serveMetrics: (req, res) => prometheus.getMetricsRequestHandler(req, res),
+    // Shutting the provider down flushes a last OTLP export, so the final counts are not lost.
     shutdown: () => provider.shutdown(),
   };
+}
+
+export interface OtlpMetricsSettings {
+  readonly exportIntervalMillis: number;
+  readonly exportTimeoutMillis: number;
+}
+
+/**
+ * Whether and how often to push metrics over OTLP, from the standard variables: on when
+ * OTEL_METRICS_EXPORTER names "otlp", or when an OTLP endpoint is set and OTEL_METRICS_EXPORTER
+ * does not say "none" (the same rule as traces); interval and timeout from
+ * OTEL_METRIC_EXPORT_INTERVAL / OTEL_METRIC_EXPORT_TIMEOUT (SDK defaults 60 s / 30 s).
+ */
+export function otlpMetricsSettings(env: Env): OtlpMetricsSettings | undefined {
+  const kinds = (env["OTEL_METRICS_EXPORTER"] ?? "").split(",").map((s) => s.trim());
+  if (kinds.includes("none")) return undefined;
+  const endpointSet = env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined || env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] !== undefined;
+  if (!kinds.includes("otlp") && !endpointSet) return undefined;
+  const exportIntervalMillis = positiveMillis(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000);
+  // The SDK refuses a timeout longer than the interval.
+  const exportTimeoutMillis = Math.min(positiveMillis(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000), exportIntervalMillis);
+  return { exportIntervalMillis, exportTimeoutMillis };
+}
+
+function positiveMillis(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive whole number of milliseconds, got "${raw}"`);
+  return value;
 }
 
 /** What the gateway's components expose to be observed at scrape time. */
@@ -38,6 +80,7 @@ export interface MetricSources {
 export interface GatewayMetrics {
   rpc(method: string, code: string, durationMs: number): void;
   daprRetry(operation: string): void;
+  daprCall(operation: string, durationMs: number, outcome: "ok" | "error"): void;
 }
 
 const BREAKER_VALUE: Record<string, number> = { closed: 0, halfOpen: 0.5, open: 1 };
@@ -46,6 +89,10 @@ export function createGatewayMetrics(meter: Meter, sources: MetricSources): Gate
   const calls = meter.createCounter("virtufin.rpc.calls", { description: "RPCs served, by method and status code" });
   const duration = meter.createHistogram("virtufin.rpc.duration", { description: "RPC duration", unit: "ms" });
   const retries = meter.createCounter("virtufin.dapr.retries", { description: "Dapr call attempts retried" });
+  const daprDuration = meter.createHistogram("virtufin.dapr.call.duration", {
+    description: "Dapr call duration, every attempt and backoff included, by operation and outcome",
+    unit: "ms",
+  });
 
   meter
     .createObservableGauge("virtufin.subscribers.active", { description: "Open Subscribe streams" })
@@ -82,6 +129,9 @@ export function createGatewayMetrics(meter: Meter, sources: MetricSources): Gate
     },
     daprRetry(operation) {
       retries.add(1, { operation });
+    },
+    daprCall(operation, durationMs, outcome) {
+      daprDuration.record(durationMs, { operation, outcome });
     },
   };
 }

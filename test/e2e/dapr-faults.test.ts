@@ -66,6 +66,9 @@ describe("faults", { skip: gate.skip }, () => {
       const breakers = (gw.app.adapter as SidecarDaprAdapter).breakerStates();
       assert.equal(breakers["dapr.getState"], "open", JSON.stringify(breakers));
       assert.equal(await scrape(gw.baseUrl, "virtufin_dapr_breaker_open", { operation: "dapr.getState" }), 1, "the breaker metric shows it open");
+      // Every one of the 12 calls is timed, whether it failed after retries or fast on the open breaker.
+      assert.equal(await scrape(gw.baseUrl, "virtufin_dapr_call_duration_count", { operation: "dapr.getState", outcome: "error" }), 12, "Dapr call latency by outcome");
+      assert.ok((await scrape(gw.baseUrl, "virtufin_dapr_call_duration_count", { operation: "dapr.saveState", outcome: "ok" })) >= 1, "the save before the outage was timed as ok");
       const readyz = await fetch(`${gw.baseUrl}/readyz`);
       assert.equal(readyz.status, 503, "not ready while a breaker is open");
       assert.ok(((await readyz.json()) as { waitingFor: string[] }).waitingFor.includes("breaker dapr.getState closed"));

@@ -419,6 +419,24 @@ describe("Resilience: retries", () => {
     assert.ok(err instanceof BackendUnavailableError);
     res.shutdown();
   });
+
+  it("onCallEnd times each whole call once (retries and backoff included) with its outcome", async () => {
+    const ended: Array<[string, number, string]> = [];
+    // The sleep takes real time, so the call's duration must cover it.
+    const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, 20)));
+    const res = new Resilience({ sleep, random: () => 0, onCallEnd: (op, ms, outcome) => ended.push([op, ms, outcome]) });
+    assert.equal(await res.call("dapr.getState", scripted(unavailable()).fn, { retry: true }), "ok");
+    await rejection(res.call("dapr.saveState", scripted(new ConnectError("etag mismatch", Code.Aborted)).fn, { retry: true }));
+    assert.deepEqual(
+      ended.map(([op, , outcome]) => [op, outcome]),
+      [
+        ["dapr.getState", "ok"],
+        ["dapr.saveState", "error"],
+      ],
+    );
+    assert.ok((ended[0]?.[1] ?? 0) >= 19, `the retried call's duration includes its backoff: ${ended[0]?.[1]} ms`);
+    res.shutdown();
+  });
 });
 
 describe("Resilience: conditional writes (retry: false)", () => {
