@@ -1,167 +1,26 @@
 /**
  * Structural checks of deploy/kubernetes/**\/*.yaml: what the API server (or the Dapr
  * operator) would reject, or what would silently misbehave (selector/label mismatch, probes
- * on a missing port, Redis pub/sub replicas competing instead of fanning out).
- *
- * The project has no YAML dependency, so the files are read with a small parser for the
- * block-style subset they use (mappings, sequences, plain/quoted scalars, comments, "---");
- * anything else (anchors, flow collections, block scalars) is an error, not a guess.
- * If the `yaml` package happens to be installed, every document is also parsed with it and
- * must give the same result.
+ * on a missing port, Redis pub/sub replicas competing instead of fanning out). The schemas
+ * themselves are checked in kubernetes-schema.test.ts.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { parseAllDocuments } from "yaml";
 
 type Yaml = string | number | boolean | null | Yaml[] | { [key: string]: Yaml };
 type YamlMap = { [key: string]: Yaml };
 
 const ROOT = join(import.meta.dirname, "..", "..", "deploy", "kubernetes");
 
-// ---------------------------------------------------------------------------------------
-// Minimal block-YAML parser
-// ---------------------------------------------------------------------------------------
-
-interface Line {
-  indent: number;
-  text: string;
-  no: number;
-}
-
-function stripComment(text: string): string {
-  let quote: string | null = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quote !== null) {
-      if (c === "\\" && quote === '"') i++;
-      else if (c === quote) quote = null;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-    } else if (c === "#" && (i === 0 || text[i - 1] === " ")) {
-      return text.slice(0, i).trimEnd();
-    }
-  }
-  return text.trimEnd();
-}
-
-function scalar(raw: string, where: string): Yaml {
-  const s = raw.trim();
-  if (s.startsWith('"')) {
-    if (!s.endsWith('"') || s.length < 2) throw new Error(`${where}: unterminated string ${s}`);
-    return JSON.parse(s) as string;
-  }
-  if (s.startsWith("'")) {
-    if (!s.endsWith("'") || s.length < 2) throw new Error(`${where}: unterminated string ${s}`);
-    return s.slice(1, -1).replaceAll("''", "'");
-  }
-  if (s === "[]") return [];
-  if (s === "{}") return {};
-  if (/^[[{&*!|>%@`]/.test(s)) throw new Error(`${where}: unsupported YAML syntax: ${s}`);
-  if (s === "" || s === "~" || s === "null") return null;
-  if (s === "true") return true;
-  if (s === "false") return false;
-  if (/^[-+]?(0|[1-9][0-9]*)$/.test(s)) return Number(s);
-  if (/^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/.test(s)) return Number(s);
-  return s;
-}
-
-/** Splits "key: value" / "key:"; returns null if the text is not a mapping entry. */
-function splitKey(text: string): [string, string] | null {
-  const m = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^"'#\s][^:#]*?|[^"'#\s][^#]*?[^\s:]):(?:\s+(.*))?$/.exec(text);
-  if (m === null || m[1] === undefined) return null;
-  const key = scalar(m[1], "key");
-  return [String(key), m[2] ?? ""];
-}
-
-function parseBlock(lines: Line[], start: number, indent: number, file: string): [Yaml, number] {
-  const first = lines[start];
-  if (first === undefined) return [null, start];
-  const isSeq = first.text === "-" || first.text.startsWith("- ");
-  let i = start;
-  if (isSeq) {
-    const out: Yaml[] = [];
-    while (i < lines.length) {
-      const line = lines[i];
-      if (line === undefined || line.indent < indent) break;
-      const where = `${file}:${line.no}`;
-      if (line.indent > indent) throw new Error(`${where}: unexpected indentation`);
-      if (!(line.text === "-" || line.text.startsWith("- "))) break;
-      const rest = line.text.slice(1).trimStart();
-      if (rest === "") {
-        const [v, next] = parseNested(lines, i + 1, indent, file, false);
-        out.push(v);
-        i = next;
-      } else if (rest.startsWith("- ") || splitKey(rest) !== null) {
-        // Item content continues at the column after "- ": re-read it as its own line.
-        const col = indent + (line.text.length - rest.length);
-        const copy = [...lines];
-        copy[i] = { indent: col, text: rest, no: line.no };
-        const [v, next] = parseBlock(copy, i, col, file);
-        out.push(v);
-        i = next;
-      } else {
-        out.push(scalar(rest, where));
-        i++;
-      }
-    }
-    return [out, i];
-  }
-  const out: YamlMap = {};
-  while (i < lines.length) {
-    const line = lines[i];
-    if (line === undefined || line.indent < indent) break;
-    const where = `${file}:${line.no}`;
-    if (line.indent > indent) throw new Error(`${where}: unexpected indentation`);
-    if (line.text.startsWith("- ") || line.text === "-") break;
-    const kv = splitKey(line.text);
-    if (kv === null) throw new Error(`${where}: expected "key: value", got ${line.text}`);
-    const [key, rest] = kv;
-    if (Object.hasOwn(out, key)) throw new Error(`${where}: duplicate key ${key}`);
-    if (rest === "") {
-      const [v, next] = parseNested(lines, i + 1, indent, file, true);
-      out[key] = v;
-      i = next;
-    } else {
-      out[key] = scalar(rest, where);
-      i++;
-    }
-  }
-  return [out, i];
-}
-
-/** The value of "key:" / "-" with nothing after it: a deeper block, a same-level sequence (maps only), or null. */
-function parseNested(lines: Line[], i: number, indent: number, file: string, allowSameIndentSeq: boolean): [Yaml, number] {
-  const next = lines[i];
-  if (next === undefined) return [null, i];
-  if (next.indent > indent) return parseBlock(lines, i, next.indent, file);
-  if (allowSameIndentSeq && next.indent === indent && (next.text === "-" || next.text.startsWith("- "))) {
-    return parseBlock(lines, i, indent, file);
-  }
-  return [null, i];
-}
-
+/** Every document of a file; a syntax error or a duplicate key fails the test. */
 function parseYamlDocuments(source: string, file: string): Yaml[] {
-  const docs: Line[][] = [[]];
-  source.split(/\r?\n/).forEach((raw, idx) => {
-    if (/^---\s*(#.*)?$/.test(raw)) {
-      docs.push([]);
-      return;
-    }
-    if (raw.includes("\t") && /^\s*\t/.test(raw)) throw new Error(`${file}:${idx + 1}: tab indentation`);
-    const text = stripComment(raw);
-    if (text.trim() === "") return;
-    const indent = text.length - text.trimStart().length;
-    docs[docs.length - 1]?.push({ indent, text: text.trim(), no: idx + 1 });
+  return parseAllDocuments(source).map((d) => {
+    assert.deepEqual(d.errors, [], `${file}: ${d.errors.map((e) => e.message).join("; ")}`);
+    return d.toJS() as Yaml;
   });
-  return docs
-    .filter((d) => d.length > 0)
-    .map((lines) => {
-      const [value, end] = parseBlock(lines, 0, lines[0]?.indent ?? 0, file);
-      const rest = lines[end];
-      if (rest !== undefined) throw new Error(`${file}:${rest.no}: could not parse ${rest.text}`);
-      return value;
-    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -226,59 +85,6 @@ function selects(selector: YamlMap, labels: YamlMap): boolean {
 // ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
-
-test("the subset parser reads the YAML forms the manifests use", () => {
-  const [doc] = parseYamlDocuments(
-    [
-      "a: 1 # comment",
-      'b: "x # not a comment"',
-      "c:",
-      "  - name: n",
-      "    value: 'it''s'",
-      "  - plain",
-      "d:",
-      "- true",
-      "e: {}",
-      "f: virtufin.",
-      "g: kubernetes.io/h2c",
-    ].join("\n"),
-    "inline",
-  );
-  assert.deepEqual(doc, {
-    a: 1,
-    b: "x # not a comment",
-    c: [{ name: "n", value: "it's" }, "plain"],
-    d: [true],
-    e: {},
-    f: "virtufin.",
-    g: "kubernetes.io/h2c",
-  });
-  assert.throws(() => parseYamlDocuments("a: [1, 2]", "inline"), /unsupported/);
-  assert.throws(() => parseYamlDocuments("a: |\n  x", "inline"), /unsupported/);
-  assert.throws(() => parseYamlDocuments("a: 1\na: 2", "inline"), /duplicate/);
-});
-
-test("the `yaml` package, when installed, reads every file the same way", async (t) => {
-  type ParseAll = (src: string) => Array<{ toJS(): unknown; errors: unknown[] }>;
-  let parseAllDocuments: ParseAll | undefined;
-  try {
-    const specifier: string = "yaml"; // not a dependency: resolved at run time only
-    const mod = (await import(specifier)) as { parseAllDocuments: ParseAll };
-    parseAllDocuments = mod.parseAllDocuments;
-  } catch {
-    t.skip("the yaml package is not installed");
-    return;
-  }
-  assert.ok(parseAllDocuments);
-  for (const path of files) {
-    const source = readFileSync(path, "utf8");
-    const theirs: unknown[] = parseAllDocuments(source).map((d) => {
-      assert.deepEqual(d.errors, [], path);
-      return d.toJS();
-    });
-    assert.deepEqual(parseYamlDocuments(source, path), theirs, path);
-  }
-});
 
 test("every manifest has apiVersion, kind and metadata.name", () => {
   assert.ok(files.length >= 7, `expected the manifests under ${ROOT}, found ${files.length} files`);
