@@ -1,6 +1,7 @@
 /**
  * grpc.health.v1.Health: "" is the gateway as a whole; each of our services can be asked by its
  * full name; any other name is NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch), as the protocol says.
+ * A Watch ends with UNAVAILABLE once it has reported NOT_SERVING for a shutdown.
  */
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
@@ -36,6 +37,9 @@ export function createHealthHandlers(readiness: Readiness, serviceNames: readonl
             yield { status: now };
             continue;
           }
+          // Shutdown: NOT_SERVING has been sent; end like every other stream, so the client
+          // reconnects to another replica instead of watching one that is going away.
+          if (readiness.isShuttingDown) throw new ConnectError("the gateway is shutting down; reconnect", Code.Unavailable);
           await new Promise<void>((resolve) => (wake = resolve));
         }
       } finally {

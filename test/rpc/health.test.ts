@@ -35,7 +35,7 @@ describe("health", () => {
         return true;
       });
       await stopping;
-      await watch.return?.();
+      await assert.rejects(watch.next(), (e) => ConnectError.from(e).code === Code.Unavailable, "then the Watch ends with UNAVAILABLE");
     } finally {
       dir.remove();
     }
