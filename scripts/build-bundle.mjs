@@ -10,6 +10,7 @@
 //   virtufin-api.mjs (+ .map)       the gateway, every pure-JS dependency inlined
 //   telemetry-preload.mjs (+ .map)  the OpenTelemetry preload, for `node --import`
 //   config/services.json            the shipped services file
+//   dashboard/                      the browser dashboard (scripts/build-dashboard.mjs), served at /dashboard/
 //   node_modules/                   only lmdb and what it needs at run time (native .node files)
 //
 // Native addons cannot be bundled, so lmdb stays external; its dependency closure is computed by
@@ -24,6 +25,7 @@ import { build } from "esbuild";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildDashboard } from "./build-dashboard.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const ROOT_NODE_MODULES = join(ROOT, "node_modules");
@@ -226,10 +228,14 @@ async function main() {
   console.log("[bundle] copying config/services.json -> config/services.json");
   copyConfig(outDir);
 
+  // The gateway serves it at /dashboard/ from <bundle dir>/dashboard (see src/app.ts).
+  console.log("[bundle] dashboard -> dashboard/");
+  await buildDashboard(join(outDir, "dashboard"), { quiet: true });
+
   console.log(`[bundle] node_modules for the native externals (${NATIVE_EXTERNALS.join(", ")}):`);
   for (const p of copyNativeModules(outDir)) console.log(`[bundle]   ${p}`);
 
-  for (const name of ["virtufin-api.mjs", "virtufin-api.mjs.map", "telemetry-preload.mjs", "config", "node_modules"])
+  for (const name of ["virtufin-api.mjs", "virtufin-api.mjs.map", "telemetry-preload.mjs", "config", "dashboard", "node_modules"])
     console.log(`[bundle] ${name.padEnd(24)} ${mb(dirSize(join(outDir, name)))}`);
   console.log(`[bundle] total ${relative(ROOT, outDir)}/ ${mb(dirSize(outDir))}, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`[bundle] run: node --enable-source-maps ${relative(process.cwd(), join(outDir, "virtufin-api.mjs"))}`);
