@@ -38,7 +38,8 @@ export class EmbeddedAdapter implements DaprAdapter {
 
   async start(): Promise<void> {
     mkdirSync(this.options.dataDir, { recursive: true });
-    this.root = open({ path: this.options.dataDir, maxDbs: 8, compression: false });
+    // noSubdir: false, or lmdb takes a folder name with a dot (/tmp/tmp.Xy12) for a file name.
+    this.root = open({ path: this.options.dataDir, noSubdir: false, maxDbs: 8, compression: false });
     this.values = this.root.openDB<string, string>({ name: "state", encoding: "msgpack", useVersions: true });
     this.index = this.root.openDB<true, string>({ name: "key-index", encoding: "msgpack" });
     this.meta = this.root.openDB<number, string>({ name: "meta", encoding: "msgpack" });
