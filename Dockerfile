@@ -1,5 +1,5 @@
 # Build stage: the whole toolchain; produces dist/bundle, a self-contained folder (one bundled
-# JavaScript file with its source map, the telemetry preload, config/, and only the native addons
+# JavaScript file with its source map, the telemetry preload, config/, the built dashboard, and only the native addons
 # the bundle cannot contain: lmdb and its prebuilt binaries). CI runs the same script.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -10,6 +10,7 @@ COPY gen ./gen
 COPY src ./src
 COPY config ./config
 COPY scripts ./scripts
+COPY dashboard ./dashboard
 RUN node scripts/build-bundle.mjs && mkdir -p /data-empty
 
 # Runtime stage: a minimal Node runtime (distroless, glibc like the build stage's lmdb binary),

@@ -20,6 +20,7 @@ import { createRequire } from "node:module";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROOT, buildSeaMain, copyConfig, copyNativeModules, dirSize, mb } from "./build-bundle.mjs";
+import { buildDashboard } from "./build-dashboard.mjs";
 
 const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
@@ -70,6 +71,9 @@ async function main() {
   rmSync(blob);
 
   copyConfig(outDir);
+  // The executable serves <its folder>/dashboard at /dashboard/, as the bundle does.
+  console.log("[sea] dashboard -> dashboard/");
+  await buildDashboard(join(outDir, "dashboard"), { quiet: true });
   console.log("[sea] node_modules for the native externals:");
   for (const p of copyNativeModules(outDir)) console.log(`[sea]   ${p}`);
 

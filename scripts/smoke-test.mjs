@@ -168,6 +168,13 @@ async function main() {
   abort.abort();
   await reader.cancel().catch(() => {});
 
+  // The dashboard ships with the build and is served on the same port.
+  const page = await withTimeout(fetch(`${base}/dashboard/`), STEP_TIMEOUT_MS, "GET /dashboard/");
+  const html = await page.text();
+  if (page.status !== 200 || !(page.headers.get("content-type") ?? "").startsWith("text/html") || !html.includes("<script"))
+    throw new Error(`GET /dashboard/: HTTP ${page.status} ${page.headers.get("content-type")}: ${html.slice(0, 200)}`);
+  log(`GET /dashboard/ ok (${html.length} bytes of HTML)`);
+
   // Stop
   child.kill("SIGTERM");
   const { code, signal } = await withTimeout(exited, STEP_TIMEOUT_MS, "SIGTERM");
