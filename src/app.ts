@@ -39,6 +39,7 @@ import { tracingInterceptor } from "./observability/tracing.js";
 import { createGatewayMetrics, createTelemetry, type Telemetry } from "./observability/metrics.js";
 import { createRpcRequestHandler, type NodeRequest, type NodeResponse } from "./server/rpc-adapter.js";
 import { createGatewayServer, type GatewayServer } from "./server/server.js";
+import { createStaticFiles, findBuiltDir } from "./server/static-files.js";
 import { GATEWAY_SERVICE, loadServicesFile, SCENARIOS_TOPIC, type ServiceRegistry } from "./services/registry.js";
 import { StateService } from "./state/state-service.js";
 import { STATE_CHANGES_TOPIC } from "./topics/topics.js";
@@ -210,16 +211,37 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     async listen() {
       const router = createConnectRouter(routerOptions);
       routes(router);
-      const handleRpc = createRpcRequestHandler(router, logger);
+      // Both Subscribe methods skip Connect's per-call and per-message pipeline on the wire.
+      const handleRpc = createRpcRequestHandler(router, logger, {
+        interceptors: routerOptions.interceptors ?? [],
+        readMaxBytes: config.maxMessageBytes,
+        writeMaxBytes: config.maxMessageBytes,
+        jsonOptions: routerOptions.jsonOptions,
+        eventStreams: [
+          { method: Gateway.method.subscribe, impl: createGatewayHandlers(deps).subscribe },
+          { method: Pubsub.method.subscribe, impl: createPubsubHandlers(deps).subscribe },
+        ],
+      });
+      // The built dashboard: dist/dashboard from src/ (tsx); ../dashboard from dist/src/ and the bundle's lib/.
+      const dashboard = createStaticFiles({
+        mount: "/dashboard/",
+        dir: findBuiltDir([new URL("../dist/dashboard", import.meta.url), new URL("../dashboard", import.meta.url)].map((u) => fileURLToPath(u))),
+      });
       server = createGatewayServer({
         limits: config,
         corsOrigins: config.corsOrigins,
         handleRpc,
-        handleHttp: (req, res) => probes(req, res, readiness, policy.open, telemetry),
+        handleHttp: (req, res) => probes(req, res, readiness, policy.open, telemetry) || dashboard(req, res),
         logger,
       });
       const address = await server.listen(config.httpPort, config.host);
-      await app.start();
+      try {
+        await app.start();
+      } catch (err) {
+        // A gateway that cannot start must not keep the port (or the process) alive.
+        await app.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, "cleanup after a failed start"));
+        throw err;
+      }
       return address.port;
     },
     async stop() {

@@ -9,6 +9,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import type { MessageFeed } from "../server/stream-control.js";
 import { eventScopes, filterScopes, matchesFilter, type SubscriptionFilter } from "./filter.js";
 
 export interface SubscriberOptions {
@@ -45,8 +46,9 @@ export interface SubscriptionManagerOptions {
   readonly onSlowConsumer?: () => void;
 }
 
-class Subscriber {
-  readonly queue: StreamEvent[] = [];
+/** One registered subscriber; also the MessageFeed the transport's fast path drains. */
+class Subscriber implements MessageFeed<StreamEvent> {
+  queue: StreamEvent[] = [];
   head = 0;
   cut = false;
   closed = false;
@@ -58,6 +60,7 @@ class Subscriber {
     readonly id: number,
     readonly options: SubscriberOptions,
     readonly scopes: readonly string[],
+    private readonly bufferSize: number,
   ) {}
 
   get depth(): number {
@@ -69,6 +72,37 @@ class Subscriber {
     this.wake = undefined;
     wake?.();
   }
+
+  takeAll(): StreamEvent[] {
+    if (this.depth === 0) return [];
+    const taken = this.head === 0 ? this.queue : this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    return taken;
+  }
+
+  onWake(wake: () => void): void {
+    this.wake = wake;
+  }
+
+  ending(): { error?: ConnectError } | undefined {
+    if (this.cut) {
+      return {
+        error: new ConnectError(
+          `slow consumer: more than ${this.bufferSize} events were waiting for this subscriber`,
+          Code.ResourceExhausted,
+        ),
+      };
+    }
+    if (this.endError !== undefined) return { error: this.endError };
+    if (this.closed) return {};
+    return undefined;
+  }
+}
+
+/** A subscriber's queue as its stream sees it; `close` leaves the registry (idempotent). */
+export interface SubscriberFeed extends MessageFeed<StreamEvent> {
+  close(): void;
 }
 
 export class SubscriptionManager {
@@ -95,12 +129,25 @@ export class SubscriptionManager {
    * returns, so an event broadcast afterwards is never missed.
    */
   subscribe(options: SubscriberOptions): AsyncIterable<StreamEvent> {
+    return this.iterate(this.open(options));
+  }
+
+  /** The events of an opened feed as an async iterable, one at a time; closes the feed when done. */
+  iterate(feed: SubscriberFeed): AsyncIterable<StreamEvent> {
+    return this.drain(feed);
+  }
+
+  /**
+   * Registers a subscriber and returns its queue, for a transport that drains it itself (see
+   * StreamControl.pipe). Registration happens before this returns; the caller must `close` it.
+   */
+  open(options: SubscriberOptions): SubscriberFeed {
     if (options.signal.aborted) throw new ConnectError("the call was cancelled", Code.Canceled);
     const max = this.options.maxSubscribers;
     if (max !== undefined && this.count >= max) {
       throw new ConnectError(`the gateway holds its limit of ${max} subscribers`, Code.ResourceExhausted);
     }
-    const sub = new Subscriber(this.nextId++, options, [...new Set(filterScopes(options.filter))]);
+    const sub = new Subscriber(this.nextId++, options, [...new Set(filterScopes(options.filter))], this.options.bufferSize);
     if (options.lifecycleOf !== undefined) {
       (sub.scopes as string[]).push(`lifecycle/${options.lifecycleOf}`);
     }
@@ -112,7 +159,12 @@ export class SubscriptionManager {
     this.count++;
     const onAbort = () => this.remove(sub);
     options.signal.addEventListener("abort", onAbort, { once: true });
-    return this.drain(sub, onAbort);
+    return Object.assign(sub, {
+      close: () => {
+        options.signal.removeEventListener("abort", onAbort);
+        this.remove(sub);
+      },
+    });
   }
 
   /** Hands an event to every matching subscriber's queue; never blocks. */
@@ -154,7 +206,7 @@ export class SubscriptionManager {
 
   private cut(sub: Subscriber): void {
     sub.cut = true;
-    sub.queue.length = 0;
+    sub.queue = [];
     sub.head = 0;
     this.slowConsumersCut++;
     this.remove(sub);
@@ -175,7 +227,8 @@ export class SubscriptionManager {
     sub.notify();
   }
 
-  private async *drain(sub: Subscriber, onAbort: () => void): AsyncGenerator<StreamEvent> {
+  private async *drain(feed: SubscriberFeed): AsyncGenerator<StreamEvent> {
+    const sub = feed as unknown as Subscriber;
     try {
       for (;;) {
         if (sub.depth > 0) {
@@ -189,19 +242,13 @@ export class SubscriptionManager {
           yield event;
           continue;
         }
-        if (sub.cut) {
-          throw new ConnectError(
-            `slow consumer: more than ${this.options.bufferSize} events were waiting for this subscriber`,
-            Code.ResourceExhausted,
-          );
-        }
-        if (sub.endError !== undefined) throw sub.endError;
-        if (sub.closed) return;
+        const ending = sub.ending();
+        if (ending?.error !== undefined) throw ending.error;
+        if (ending !== undefined) return;
         await new Promise<void>((resolve) => (sub.wake = resolve));
       }
     } finally {
-      sub.options.signal.removeEventListener("abort", onAbort);
-      this.remove(sub);
+      feed.close();
     }
   }
 

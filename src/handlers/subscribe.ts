@@ -5,7 +5,7 @@
  * because a generator blocked on a slow reader never reaches its `finally`.
  */
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import { StreamEventSchema, type StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
 import type { SubscriptionFilter } from "../events/filter.js";
 import { identityKey } from "../auth/access-control.js";
 import { canSeeEvent, checkSubscribeFilter } from "../auth/permissions.js";
@@ -41,7 +41,7 @@ export async function* streamEvents(
     );
     const control = ctx.values.get(streamControlKey);
     let resetTimer: NodeJS.Timeout | undefined;
-    const events = deps.subscribers.subscribe({
+    const feed = deps.subscribers.open({
       filter,
       lifecycleOf,
       maySee,
@@ -53,11 +53,19 @@ export async function* streamEvents(
         resetTimer.unref();
       },
     });
-    control?.sendHeaders(ctx.responseHeader);
     try {
-      yield* events;
+      control?.sendHeaders(ctx.responseHeader);
+      // The fast path: the transport writes the events itself and this generator yields none;
+      // it returns or throws once the feed ends, and Connect ends the stream as usual.
+      const piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, feed);
+      if (piped !== undefined) await piped;
+      else yield* deps.subscribers.iterate(feed);
+      // The feed ends without an error only when the call's signal aborted: the deadline passed
+      // (DEADLINE_EXCEEDED, as the client must learn) or the client went away.
+      if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason, Code.Canceled);
     } finally {
       clearTimeout(resetTimer);
+      feed.close();
     }
   } finally {
     ctx.signal.removeEventListener("abort", releaseAll);

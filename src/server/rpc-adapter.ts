@@ -2,23 +2,41 @@
  * Bridges Node's HTTP/1.1 and HTTP/2 requests to Connect's universal handlers (gRPC, gRPC-Web,
  * Connect). Our own bridge rather than connectNodeAdapter because a subscriber must learn that it
  * is subscribed before the first event: connect-node sends response headers only with the first
- * message, so streaming handlers get a StreamControl to send them early, and to reset a stream
- * whose reader never drains.
+ * message, so streaming handlers get a StreamControl to send them early, to reset a stream
+ * whose reader never drains, and to write their events straight to the response. The Subscribe
+ * methods given as `eventStreams` skip Connect's universal handler altogether for the common
+ * request shape (see event-stream-call.ts); everything else goes through Connect.
  */
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Logger } from "../observability/logger.js";
+import { fastStreamWire, serveEventStream, type EventStreamCallOptions, type EventStreamMethod } from "./event-stream-call.js";
+import { pipeFeed } from "./event-stream-writer.js";
+import { responseCodec } from "./framing.js";
 import { streamControlKey, type StreamControl } from "./stream-control.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
-export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
+export interface RpcRequestHandlerOptions extends Partial<EventStreamCallOptions> {
+  /** Server-streaming methods served on the fast path; their router handlers remain the fallback. */
+  readonly eventStreams?: readonly EventStreamMethod[];
+}
+
+export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, options: RpcRequestHandlerOptions = {}) {
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(h.requestPath, h);
+  const fastPaths = new Map<string, EventStreamMethod>();
+  for (const entry of options.eventStreams ?? []) fastPaths.set(`/${entry.method.parent.typeName}/${entry.method.name}`, entry);
+  const callOptions: EventStreamCallOptions = {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes ?? 0xffffffff,
+    writeMaxBytes: options.writeMaxBytes,
+    jsonOptions: options.jsonOptions,
+  };
 
   /** Returns false when no RPC lives at the request's path. */
   return function handleRpc(req: NodeRequest, res: NodeResponse): boolean {
@@ -33,20 +51,48 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger) {
         if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
         else req.socket.destroy();
       },
+      pipe(schema, responseHeader, feed) {
+        const codec = responseCodec(responseHeader.get("content-type"));
+        // Connect frames compressed responses itself; the fast path writes only identity frames.
+        if (codec === undefined || isCompressed(responseHeader)) return undefined;
+        if (!res.headersSent) writeHead(res, 200, responseHeader);
+        return pipeFeed(res, feed, { schema, codec, writeMaxBytes: options.writeMaxBytes });
+      },
     };
     const contextValues = createContextValues().set(streamControlKey, control);
     const uReq = universalRequestFromNodeRequest(req as http.IncomingMessage, res as http.ServerResponse, undefined, contextValues);
-    handler(uReq)
-      .then((uRes: UniversalServerResponse) => writeResponse(uRes, res))
-      .catch((reason: unknown) => {
-        const code = ConnectError.from(reason).code;
-        if (code !== Code.Aborted && code !== Code.Canceled) {
-          logger.debug({ err: reason, method: handler.method.name }, "response not fully written");
-        }
-        if (!res.writableEnded) control.reset();
-      });
+    const viaConnect = (request: UniversalServerRequest) => {
+      handler(request)
+        .then((uRes: UniversalServerResponse) => writeResponse(uRes, res))
+        .catch((reason: unknown) => failed(reason));
+    };
+    const failed = (reason: unknown) => {
+      const code = ConnectError.from(reason).code;
+      if (code !== Code.Aborted && code !== Code.Canceled) {
+        logger.debug({ err: reason, method: handler.method.name }, "response not fully written");
+      }
+      if (!res.writableEnded) control.reset();
+    };
+    const fast = fastPaths.get(path);
+    const wire = fast === undefined ? undefined : fastStreamWire(req.method, req.httpVersionMajor, req.headers);
+    if (fast !== undefined && wire !== undefined) {
+      const head = (header: Headers) => {
+        if (!res.headersSent) writeHead(res, 200, header);
+      };
+      serveEventStream(fast, wire, uReq, res, head, callOptions, viaConnect).catch(failed);
+    } else {
+      viaConnect(uReq);
+    }
     return true;
   };
+}
+
+function isCompressed(header: Headers): boolean {
+  for (const name of ["grpc-encoding", "connect-content-encoding"]) {
+    const value = header.get(name);
+    if (value !== null && value !== "identity") return true;
+  }
+  return false;
 }
 
 function writeHead(res: NodeResponse, status: number, header: ConstructorParameters<typeof Headers>[0]): void {

@@ -1,0 +1,280 @@
+/**
+ * The Subscribe fast path (PERFORMANCE.md, lever 1): a server-streaming call served without
+ * Connect's universal handler, for the common request shape only — POST, an identity-encoded
+ * body holding exactly one enveloped message, no deadline header, over gRPC (HTTP/2), gRPC-Web or
+ * Connect streaming, binary or JSON. Any other request is handed to Connect unchanged (with the
+ * bytes already read), so compression, deadlines and malformed bodies behave exactly as before.
+ *
+ * What stays the same as on the Connect path: the handler context and the router's interceptors
+ * (tracing span, rpc log line and metrics, error boundary, in-flight/shutdown, auth) run around
+ * the call; request messages are parsed with the same options and errors; the end of the stream
+ * is written with Connect's own serialisers (gRPC trailers, the gRPC-Web trailer frame, the
+ * Connect end-stream message). What is gone: Connect's per-call pipeline of async iterators,
+ * which cost most of the memory of an idle subscriber, and its per-message pipeline (the
+ * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
+ */
+import { fromBinary, fromJsonString, type DescMessage, type DescMethodServerStreaming, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createHandlerContext, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
+import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
+
+export type StreamProtocol = "grpc" | "grpc-web" | "connect";
+
+export interface StreamWire {
+  readonly protocol: StreamProtocol;
+  readonly codec: Codec;
+  /** The content type Connect answers with for this protocol and codec. */
+  readonly responseContentType: string;
+}
+
+type HeaderValue = string | string[] | undefined;
+
+function single(value: HeaderValue): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Whether the fast path serves a request, from its method, HTTP version and headers (pure):
+ * the wire it speaks, or undefined to leave the request to Connect.
+ */
+export function fastStreamWire(method: string | undefined, httpVersionMajor: number, headers: Record<string, HeaderValue>): StreamWire | undefined {
+  if (method !== "POST") return undefined;
+  for (const name of ["grpc-encoding", "connect-content-encoding"]) {
+    const encoding = single(headers[name]);
+    if (encoding !== undefined && encoding !== "identity") return undefined;
+  }
+  // Deadlines (and their limits and errors) stay with Connect.
+  if (headers["grpc-timeout"] !== undefined || headers["connect-timeout-ms"] !== undefined) return undefined;
+  const contentType = single(headers["content-type"])?.toLowerCase();
+  switch (contentType) {
+    case "application/grpc":
+    case "application/grpc+proto":
+      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "proto", responseContentType: "application/grpc+proto" } : undefined;
+    case "application/grpc+json":
+      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "json", responseContentType: "application/grpc+json" } : undefined;
+    case "application/grpc-web":
+    case "application/grpc-web+proto":
+      return { protocol: "grpc-web", codec: "proto", responseContentType: "application/grpc-web+proto" };
+    case "application/grpc-web+json":
+      return { protocol: "grpc-web", codec: "json", responseContentType: "application/grpc-web+json" };
+    case "application/connect+proto":
+      return { protocol: "connect", codec: "proto", responseContentType: "application/connect+proto" };
+    case "application/connect+json":
+      return { protocol: "connect", codec: "json", responseContentType: "application/connect+json" };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one message of a request body, or undefined when the body is not exactly one uncompressed
+ * envelope within `readMaxBytes` (Connect then answers it, with its own errors).
+ */
+export function singleEnvelope(body: Uint8Array, readMaxBytes: number): Uint8Array | undefined {
+  if (body.byteLength < ENVELOPE_HEADER_BYTES || body[0] !== 0) return undefined;
+  const length = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(1);
+  if (length > readMaxBytes || ENVELOPE_HEADER_BYTES + length !== body.byteLength) return undefined;
+  return body.subarray(ENVELOPE_HEADER_BYTES);
+}
+
+/** A server-streaming method served on the fast path, with its implementation. */
+export interface EventStreamMethod {
+  readonly method: DescMethodServerStreaming;
+  // The implementation as registered on the router (ServiceImpl); messages it yields are written too.
+  readonly impl: (request: never, context: HandlerContext) => AsyncIterable<unknown>;
+}
+
+export interface EventStreamCallOptions {
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes?: number | undefined;
+  readonly jsonOptions?: Partial<JsonReadOptions> | undefined;
+}
+
+/** What the call needs of the Node response. */
+export interface CallResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  write(chunk: Uint8Array): boolean;
+  addTrailers(trailers: Record<string, string>): void;
+  end(): void;
+  end(chunk: Uint8Array): void;
+  once(event: "drain" | "close" | "finish", listener: () => void): unknown;
+  off(event: "drain" | "close" | "finish", listener: () => void): unknown;
+}
+
+/**
+ * Serves one call. `writeHead` sends the response headers (at most once); `fallback` hands the
+ * request to Connect when the body turns out not to suit the fast path.
+ */
+export async function serveEventStream(
+  entry: EventStreamMethod,
+  wire: StreamWire,
+  uReq: UniversalServerRequest,
+  res: CallResponse,
+  writeHead: (header: Headers) => void,
+  options: EventStreamCallOptions,
+  fallback: (uReq: UniversalServerRequest) => void,
+): Promise<void> {
+  const body = await readBody(uReq, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
+  const message = "complete" in body ? singleEnvelope(body.complete, options.readMaxBytes) : undefined;
+  if (message === undefined) {
+    fallback({ ...uReq, body: "complete" in body ? once(body.complete) : body.rest });
+    return;
+  }
+  const { method } = entry;
+  const ctx = createHandlerContext({
+    service: method.parent,
+    method,
+    protocolName: wire.protocol,
+    requestMethod: uReq.method,
+    url: uReq.url,
+    requestSignal: uReq.signal,
+    requestHeader: uReq.header,
+    responseHeader: { "content-type": wire.responseContentType },
+    responseTrailer: wire.protocol === "connect" ? {} : { "grpc-status": "0" },
+    ...(uReq.contextValues === undefined ? {} : { contextValues: uReq.contextValues }),
+  });
+  const invoke = async (req: StreamRequest): Promise<StreamResponse> => {
+    const input = await onlyMessage(req.message);
+    const output = entry.impl(input as never, { ...ctx, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues });
+    return { stream: true, service: method.parent, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: output } as StreamResponse;
+  };
+  let next = invoke as (req: StreamRequest) => Promise<StreamResponse>;
+  for (const interceptor of [...options.interceptors].reverse()) next = interceptor(next as never) as typeof next;
+
+  let failure: unknown;
+  try {
+    const response = await next({
+      stream: true,
+      service: method.parent,
+      method,
+      requestMethod: uReq.method,
+      url: uReq.url,
+      signal: ctx.signal,
+      header: ctx.requestHeader,
+      contextValues: ctx.values,
+      message: parsed(method.input, message, wire.codec, options.jsonOptions),
+    } as StreamRequest);
+    copyHeaders(response.header, ctx.responseHeader);
+    // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
+    // written one message at a time with backpressure, like Connect would.
+    for await (const out of response.message as AsyncIterable<MessageShape<DescMessage>>) {
+      if (!res.headersSent) writeHead(ctx.responseHeader);
+      await write(res, frameOf(method.output, out, wire.codec, options.writeMaxBytes));
+    }
+    copyHeaders(response.trailer, ctx.responseTrailer);
+  } catch (err) {
+    failure = err;
+  }
+  ctx.abort(failure);
+  if (res.destroyed || res.writableEnded) return;
+  const error = failure === undefined ? undefined : failure instanceof ConnectError ? failure : new ConnectError("internal error", Code.Internal, undefined, undefined, failure);
+  if (!res.headersSent) writeHead(ctx.responseHeader);
+  switch (wire.protocol) {
+    case "grpc": {
+      if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
+      const trailers: Record<string, string> = {};
+      ctx.responseTrailer.forEach((value, key) => (trailers[key] = value));
+      res.addTrailers(trailers);
+      await end(res);
+      return;
+    }
+    case "grpc-web":
+      if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
+      await end(res, envelope(createTrailerSerialization().serialize(ctx.responseTrailer), trailerFlag));
+      return;
+    case "connect": {
+      const endStream = createEndStreamSerialization(options.jsonOptions).serialize({ metadata: ctx.responseTrailer, ...(error === undefined ? {} : { error }) });
+      await end(res, envelope(endStream, endStreamFlag));
+      return;
+    }
+  }
+}
+
+/** Reads the request body up to `limit` bytes: all of it, or what was read plus the rest. */
+async function readBody(uReq: UniversalServerRequest, limit: number): Promise<{ complete: Uint8Array } | { rest: AsyncIterable<Uint8Array> }> {
+  const source = uReq.body as AsyncIterable<Uint8Array>;
+  const it = source[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done === true) break;
+    chunks.push(r.value);
+    total += r.value.byteLength;
+    if (total > limit) {
+      return {
+        rest: (async function* () {
+          yield* chunks;
+          for (let n = await it.next(); n.done !== true; n = await it.next()) yield n.value;
+        })(),
+      };
+    }
+  }
+  return { complete: chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks) };
+}
+
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
+}
+
+/** The request message, parsed as Connect parses it (same errors), when the handler asks for it. */
+async function* parsed(schema: DescMessage, bytes: Uint8Array, codec: Codec, jsonOptions: Partial<JsonReadOptions> | undefined): AsyncIterable<unknown> {
+  if (codec === "proto") {
+    try {
+      yield fromBinary(schema, bytes);
+    } catch (e) {
+      throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+    }
+    return;
+  }
+  let message: unknown;
+  try {
+    message = fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true, ...jsonOptions });
+  } catch (e) {
+    throw ConnectError.from(e, Code.InvalidArgument);
+  }
+  yield message;
+}
+
+async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
+  for await (const m of messages) return m;
+  throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+}
+
+function copyHeaders(from: Headers, to: Headers): void {
+  if (from === to) return;
+  to.forEach((_, key) => to.delete(key));
+  from.forEach((value, key) => to.set(key, value));
+}
+
+function write(res: CallResponse, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (res.destroyed || res.writableEnded) return reject(new ConnectError("the stream was closed", Code.Canceled));
+    if (res.write(chunk)) return resolve();
+    const onDrain = () => {
+      res.off("close", onClose);
+      resolve();
+    };
+    const onClose = () => {
+      res.off("drain", onDrain);
+      reject(new ConnectError("the stream was closed", Code.Canceled));
+    };
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}
+
+function end(res: CallResponse, chunk?: Uint8Array): Promise<void> {
+  return new Promise<void>((resolve) => {
+    res.once("finish", resolve);
+    res.once("close", resolve);
+    if (chunk === undefined) res.end();
+    else res.end(chunk);
+  });
+}
