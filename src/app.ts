@@ -88,6 +88,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   // The sources are read at scrape time, after every component below exists.
   const metrics = createGatewayMetrics(telemetry.meter, {
     subscribers: () => subscribers.stats,
+    eventsReceived: () => topics.received,
     backendSubscriptions: () => topics.snapshot(),
     deniedCalls: () => audit.denied,
     breakerStates: () => Object.fromEntries(breakerStates),

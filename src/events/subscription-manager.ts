@@ -35,6 +35,8 @@ export interface SubscriptionStats {
   readonly active: number;
   readonly delivered: number;
   readonly slowConsumersCut: number;
+  /** Events thrown away: the queue of a subscriber cut for being slow, and the event that overflowed it. */
+  readonly dropped: number;
   readonly maxQueueDepth: number;
 }
 
@@ -111,6 +113,7 @@ export class SubscriptionManager {
   private count = 0;
   private delivered = 0;
   private slowConsumersCut = 0;
+  private dropped = 0;
   private maxQueueDepth = 0;
 
   constructor(private readonly options: SubscriptionManagerOptions) {}
@@ -120,6 +123,7 @@ export class SubscriptionManager {
       active: this.count,
       delivered: this.delivered,
       slowConsumersCut: this.slowConsumersCut,
+      dropped: this.dropped,
       maxQueueDepth: this.maxQueueDepth,
     };
   }
@@ -205,6 +209,8 @@ export class SubscriptionManager {
   }
 
   private cut(sub: Subscriber): void {
+    // Its queue, plus the event that did not fit.
+    this.dropped += sub.depth + 1;
     sub.cut = true;
     sub.queue = [];
     sub.head = 0;

@@ -44,8 +44,14 @@ export interface TopicSubscriptionsOptions {
 
 export class TopicSubscriptions {
   private readonly entries = new Map<string, Entry>();
+  private receivedCount = 0;
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
+
+  /** Events received from the backend so far, on every topic. */
+  get received(): number {
+    return this.receivedCount;
+  }
 
   /** Opens the pinned subscriptions; call once the adapter has started. */
   openPinned(pinned: ReadonlyArray<{ readonly pubsub: string; readonly topic: string }>): void {
@@ -112,6 +118,7 @@ export class TopicSubscriptions {
     entry.subscription = adapter.subscribe(pubsub, topic, {
       onEvent: (event) =>
         inDeliverySpan(event, () => {
+          this.receivedCount++;
           this.options.onEvent?.(event);
           subscribers.broadcast(event, { pinnedTopic: entry.pinned });
         }),

@@ -71,7 +71,8 @@ function positiveMillis(env: Env, name: string, fallback: number): number {
 
 /** What the gateway's components expose to be observed at scrape time. */
 export interface MetricSources {
-  readonly subscribers: () => { active: number; delivered: number; slowConsumersCut: number; maxQueueDepth: number };
+  readonly subscribers: () => { active: number; delivered: number; slowConsumersCut: number; dropped: number; maxQueueDepth: number };
+  readonly eventsReceived: () => number;
   readonly backendSubscriptions: () => ReadonlyArray<{ pubsub: string; topic: string; status: string }>;
   readonly deniedCalls: () => number;
   readonly breakerStates: () => Record<string, string>;
@@ -98,8 +99,14 @@ export function createGatewayMetrics(meter: Meter, sources: MetricSources): Gate
     .createObservableGauge("virtufin.subscribers.active", { description: "Open Subscribe streams" })
     .addCallback((r) => r.observe(sources.subscribers().active));
   meter
-    .createObservableCounter("virtufin.events.delivered", { description: "Events queued to subscribers" })
+    .createObservableCounter("virtufin.events.delivered", { description: "Events queued to subscribers (one per subscriber reached: the fan-out)" })
     .addCallback((r) => r.observe(sources.subscribers().delivered));
+  meter
+    .createObservableCounter("virtufin.events.received", { description: "Events received from the backend subscriptions" })
+    .addCallback((r) => r.observe(sources.eventsReceived()));
+  meter
+    .createObservableCounter("virtufin.events.dropped", { description: "Events thrown away with a slow consumer's queue" })
+    .addCallback((r) => r.observe(sources.subscribers().dropped));
   meter
     .createObservableCounter("virtufin.subscribers.slow_consumers_cut", { description: "Subscribers ended because their buffer overflowed" })
     .addCallback((r) => r.observe(sources.subscribers().slowConsumersCut));

@@ -58,6 +58,8 @@ describe("slow consumers", () => {
       })();
       assert.equal(stats().active, 2);
       const cutBefore = stats().slowConsumersCut;
+      const droppedBefore = await scrape(gw.baseUrl, "virtufin_events_dropped_total");
+      const receivedBefore = await scrape(gw.baseUrl, "virtufin_events_received_total");
 
       await publishAll(topic, EVENTS);
       await reading;
@@ -66,6 +68,8 @@ describe("slow consumers", () => {
       assert.deepEqual(received, Array.from({ length: EVENTS }, (_, i) => i), "the reading subscriber got every event in order");
       assert.equal(stats().slowConsumersCut, cutBefore + 1, "the slow subscriber was cut once");
       assert.equal(await scrape(gw.baseUrl, "virtufin_subscribers_slow_consumers_cut_total"), cutBefore + 1, "and the metric counts it");
+      assert.equal(await scrape(gw.baseUrl, "virtufin_events_received_total"), receivedBefore + EVENTS, "each published event was received from the backend once");
+      assert.equal(await scrape(gw.baseUrl, "virtufin_events_dropped_total"), droppedBefore + BUFFER + 1, "the cut subscriber's full queue and the event that overflowed it were dropped");
       assert.ok(stats().maxQueueDepth <= BUFFER, `queue depth ${stats().maxQueueDepth} stayed within ${BUFFER}`);
       await eventually(() => stats().active === 0, "both subscribers to leave the registry");
 

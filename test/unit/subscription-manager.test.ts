@@ -276,7 +276,7 @@ describe("SubscriptionManager: limits", () => {
     // Three fit, the fourth overflows; afterwards the subscriber is gone.
     assert.deepEqual(reached.slice(0, 3), [1, 1, 1]);
     assert.deepEqual(reached.slice(4), [0, 0, 0, 0, 0, 0]);
-    assert.deepEqual(m.stats, { active: 0, delivered: 3, slowConsumersCut: 1, maxQueueDepth: 3 });
+    assert.deepEqual(m.stats, { active: 0, delivered: 3, slowConsumersCut: 1, dropped: 4, maxQueueDepth: 3 });
     assert.equal(slowConsumerCalls, 1);
     assert.equal(cutCalls, 1);
     const err = await rejection(slow.iterator.next());
