@@ -1,0 +1,103 @@
+/**
+ * The processes a workload measures: the real gateway started the way users start it (src/main.ts
+ * with CLI flags), the baseline servers of bench/baselines/, and the load generator. Servers are
+ * pinned to the server core, the load generator to the client core.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { captureOutput, IpcChild, procStats, ROOT, spawnNode, stopChild, type Pinning, type ProcStats } from "./proc.js";
+
+export interface ServerTarget {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  stats(): ProcStats;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  readonly backend: "embedded" | "dapr";
+  /** The run's one service (a services.json is written for it, so keys and topics are run-unique). */
+  readonly service: string;
+  readonly extraArgs?: readonly string[];
+  readonly nodeArgs?: readonly string[];
+}
+
+/** Starts `node --import tsx src/main.ts` pinned to the server core; resolves once it logged its port. */
+export async function startGateway(pinning: Pinning, options: GatewayOptions): Promise<ServerTarget> {
+  const dir = mkdtempSync(join(tmpdir(), "vf-bench-"));
+  const servicesFile = join(dir, "services.json");
+  writeFileSync(servicesFile, JSON.stringify({ services: [{ name: options.service, topics: [] }] }));
+  const child = spawnNode(
+    join(ROOT, "src/main.ts"),
+    [
+      "--host", "127.0.0.1",
+      "--http-port", "0",
+      "--data-dir", join(dir, "data"),
+      "--services-file", servicesFile,
+      "--backend", options.backend,
+      ...(options.extraArgs ?? []),
+    ],
+    { pinning, role: "server", ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) },
+  );
+  const output = captureOutput(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start within 60 s:\n${output()}`)), 60_000);
+    let seen = "";
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      const m = /"port":(\d+)[^\n]*listening/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off("data", onData);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code} before listening:\n${output()}`));
+    });
+  });
+  const pid = child.pid ?? -1;
+  return {
+    name: `gateway (${options.backend})`,
+    pid,
+    port,
+    stats: () => procStats(pid),
+    output,
+    async stop() {
+      await stopChild(child, 10_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type BaselineKind = "raw-http2" | "grpc-js";
+
+const BASELINE_SCRIPTS: Record<BaselineKind, string> = {
+  "raw-http2": "bench/baselines/raw-http2-fanout.ts",
+  "grpc-js": "bench/baselines/grpc-js-fanout.ts",
+};
+
+export interface BaselineTarget extends ServerTarget {
+  readonly ipc: IpcChild;
+}
+
+export async function startBaseline(pinning: Pinning, kind: BaselineKind, templateBase64?: string): Promise<BaselineTarget> {
+  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), [], { pinning, role: "server", ipc: true });
+  const ipc = new IpcChild(child, kind);
+  const ready = await ipc.notice<{ type: string; port: number }>(60_000);
+  if (templateBase64 !== undefined) await ipc.call("template", { base64: templateBase64 });
+  const pid = child.pid ?? -1;
+  return { name: kind, pid, port: ready.port, ipc, stats: () => procStats(pid), output: ipc.output, stop: () => ipc.stop() };
+}
+
+export async function startLoadClient(pinning: Pinning): Promise<IpcChild> {
+  const child = spawnNode(join(ROOT, "bench/load/client.ts"), [], { pinning, role: "client", ipc: true });
+  const ipc = new IpcChild(child, "load client");
+  await ipc.notice(60_000);
+  return ipc;
+}

@@ -1,0 +1,117 @@
+/**
+ * W2 capacity: hold N idle Subscribe streams; memory per stream from the server's RSS before and
+ * after (a fresh server per N; RSS read after the streams have each received one event and the
+ * server has been idle for a moment), and the time until every stream has received its first
+ * event. The gateway has no GC endpoint and src/ is not changed for benchmarks, so heap after a
+ * forced GC is not measured: RSS deltas are.
+ */
+import { freemem } from "node:os";
+import { formatBytes, formatInt, formatRatio } from "../lib/progress.js";
+import type { WorkloadReport } from "../lib/report.js";
+import { lineChart } from "../lib/svg.js";
+import { startBaseline, startGateway, type ServerTarget } from "../lib/targets.js";
+import { connectionsFor, type BenchContext } from "./context.js";
+
+type Name = "gateway" | "raw-http2" | "grpc-js";
+const NAMES: readonly Name[] = ["gateway", "raw-http2", "grpc-js"];
+
+interface Capacity {
+  n: number;
+  rssBefore: number;
+  rssAfter: number;
+  perStream: number;
+  establishMs: number;
+  ready: number;
+  lost: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measure(ctx: BenchContext, name: Name, n: number): Promise<Capacity> {
+  const target: ServerTarget =
+    name === "gateway"
+      ? await startGateway(ctx.pinning, { backend: "embedded", service: ctx.service, extraArgs: ["--max-subscribers", String(Math.max(10000, n + 100))] })
+      : await startBaseline(ctx.pinning, name, ctx.template);
+  try {
+    await sleep(1000);
+    const rssBefore = target.stats().rssBytes;
+    const open = await ctx.client.call<{ openMs: number }>("open-fanout", {
+      port: target.port,
+      protocol: "grpc",
+      n,
+      conns: connectionsFor(n),
+      service: ctx.service,
+      topic: ctx.topic,
+      sampleStreams: 0,
+    });
+    try {
+      const prime = await ctx.client.call<{ primeMs: number; readyStreams: number }>("prime-fanout", { timeoutMs: 60_000, retryMs: 5000 });
+      await sleep(ctx.quick ? 1000 : 2000);
+      const w = await ctx.client.call<{ lost: number }>("measure-fanout", { ms: 1 });
+      const rssAfter = target.stats().rssBytes;
+      const c = { n, rssBefore, rssAfter, perStream: (rssAfter - rssBefore) / n, establishMs: open.openMs + prime.primeMs, ready: prime.readyStreams, lost: w.lost };
+      ctx.progress.line("W2", `N=${formatInt(n)} ${name}: ${formatBytes(c.perStream)} per stream (RSS ${formatBytes(rssBefore)} -> ${formatBytes(rssAfter)}), all streams live after ${formatInt(c.establishMs)} ms`);
+      return c;
+    } finally {
+      await ctx.client.call("close-fanout");
+    }
+  } finally {
+    await target.stop();
+  }
+}
+
+export async function runW2(ctx: BenchContext): Promise<WorkloadReport> {
+  const notes: string[] = [
+    "Memory per stream = (server RSS with N idle streams - server RSS of the same fresh server before any stream) / N; RSS from /proc/<pid>/status (VmRSS). Heap after a forced GC is not measured (the gateway exposes no GC hook and src/ is not changed for benchmarks).",
+    "Time to establish: from opening the first connection until every stream has received one published event (so the subscription is live end to end, not just accepted).",
+  ];
+  let ns = ctx.quick ? [1000] : [1000, 10000, 50000];
+  if (ns.includes(50000) && freemem() < 6 * 2 ** 30) {
+    ns = ns.filter((n) => n !== 50000);
+    notes.push(`N = 50,000 left out: only ${formatBytes(freemem())} of memory free (wants 6 GiB for server and client).`);
+  }
+  if (ctx.quick) notes.push("Quick mode measures N = 1,000 only; the full run adds 10,000 and 50,000.");
+  const results = new Map<Name, Capacity[]>();
+  for (const name of NAMES) {
+    const list: Capacity[] = [];
+    results.set(name, list);
+    for (const n of ns) list.push(await measure(ctx, name, n));
+  }
+  const at = (name: Name, n: number) => results.get(name)!.find((c) => c.n === n)!;
+  const rows = ns.flatMap((n) =>
+    NAMES.map((name) => {
+      const c = at(name, n);
+      return [formatInt(n), name, formatBytes(c.perStream), formatBytes(c.rssBefore), formatBytes(c.rssAfter), `${formatInt(c.establishMs)} ms`, `${c.ready}/${n}`, name === "gateway" ? "-" : formatRatio(c.perStream / at("gateway", n).perStream)];
+    }),
+  );
+  for (const n of ns) {
+    const g = at("gateway", n).perStream;
+    ctx.ratios.set(`W2 N=${n} grpc-js/gateway bytes per stream`, at("grpc-js", n).perStream / g);
+    ctx.ratios.set(`W2 N=${n} raw-http2/gateway bytes per stream`, at("raw-http2", n).perStream / g);
+  }
+  const g1k = at("gateway", 1000);
+  const goals = [
+    { text: "at most 15 KB per subscriber", met: g1k.perStream <= 15 * 1024, detail: `${formatBytes(g1k.perStream)} at N = 1,000${ns.includes(10000) ? `, ${formatBytes(at("gateway", 10000).perStream)} at N = 10,000` : ""}` },
+    ns.includes(10000)
+      ? { text: "10k subscribers under 200 MB RSS", met: at("gateway", 10000).rssAfter < 200 * 2 ** 20, detail: formatBytes(at("gateway", 10000).rssAfter) }
+      : { text: "10k subscribers under 200 MB RSS", met: undefined, detail: "N = 10,000 runs in the full mode only" },
+  ];
+  const plot = ctx.writePlot(
+    "w2-memory.svg",
+    lineChart({
+      title: "W2 capacity: memory per idle Subscribe stream",
+      x: { label: "idle streams", log: true },
+      y: { label: "KiB per stream (RSS delta / N)" },
+      series: NAMES.map((name) => ({ name, points: ns.map((n) => [n, at(name, n).perStream / 1024] as const) })),
+    }),
+  );
+  return {
+    id: "W2",
+    title: "capacity",
+    what: "N idle Subscribe streams held open on one server: memory per stream and time until all are live. Baselines: raw `node:http2`, `@grpc/grpc-js`.",
+    tables: [{ header: ["N", "server", "RSS per stream", "RSS before", "RSS with N streams", "time to establish", "live streams", "this / gateway (memory)"], rows }],
+    goals,
+    notes,
+    plots: [{ file: plot, title: "W2 memory per stream" }],
+  };
+}

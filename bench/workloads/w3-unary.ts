@@ -1,0 +1,114 @@
+/**
+ * W3 unary state: GetState and SaveState with 200-byte values, open-loop at fixed rates over 16
+ * HTTP/2 connections. The gateway on daprd against the same client calling daprd's gRPC API
+ * directly (the key layout the gateway uses) and against Node calling Redis directly (ioredis);
+ * the gateway on its embedded store alongside.
+ */
+import { formatCpuPerMsg, formatInt, formatMs } from "../lib/progress.js";
+import type { WorkloadReport } from "../lib/report.js";
+import { lineChart, percentileToX, xToPercentileLabel } from "../lib/svg.js";
+import { startGateway } from "../lib/targets.js";
+import type { BenchContext } from "./context.js";
+import { daprdMissing, startDaprEnv } from "./daprd-env.js";
+import { measureUnary, unaryArgs, type UnaryMeasurement } from "./unary.js";
+import { PERCENTILES } from "./w1-fanout.js";
+
+type Target = "gateway (dapr)" | "daprd direct" | "redis direct" | "gateway (embedded)";
+const TARGETS: readonly Target[] = ["gateway (dapr)", "daprd direct", "redis direct", "gateway (embedded)"];
+type Op = "get" | "save";
+const OP_NAME: Record<Op, string> = { get: "GetState", save: "SaveState" };
+
+export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
+  const what =
+    "GetState and SaveState with 200-byte values at fixed rates (open loop, latency from the intended send time), 16 HTTP/2 connections. The gateway on daprd (Redis state store) against the same client calling daprd's gRPC API directly and against Node calling Redis directly (ioredis, GET/SET); the gateway on its embedded store alongside.";
+  const missing = daprdMissing();
+  if (missing !== undefined) {
+    ctx.progress.line("W3", `skipped: ${missing}`);
+    return { id: "W3", title: "unary state", what, tables: [], goals: [], notes: [], plots: [], skipped: missing };
+  }
+  const rates = ctx.quick ? [1000] : [1000, 5000];
+  const durationMs = ctx.quick ? 1500 : 5000;
+  const warmupMs = ctx.quick ? 500 : 1500;
+  const results = new Map<string, UnaryMeasurement>();
+  const key = (rate: number, op: Op, t: Target) => `${rate} ${op} ${t}`;
+
+  const env = await startDaprEnv(ctx, "redis");
+  try {
+    const gw = env.gateway;
+    for (const rate of rates) {
+      for (const op of ["save", "get"] as const) {
+        const common = { op, mode: "open" as const, rate, warmupMs, durationMs };
+        results.set(key(rate, op, "gateway (dapr)"), await measureUnary(ctx, { tag: "W3", label: `${OP_NAME[op]} ${rate}/s gateway (dapr)`, cmd: "unary", args: unaryArgs(ctx, { port: gw.port, target: "gateway", ...common }), servers: [gw.stats, env.daprdStats] }));
+        results.set(key(rate, op, "daprd direct"), await measureUnary(ctx, { tag: "W3", label: `${OP_NAME[op]} ${rate}/s daprd direct`, cmd: "unary", args: unaryArgs(ctx, { port: env.daprd.grpcPort, target: "daprd", ...common }), servers: [env.daprdStats] }));
+        results.set(
+          key(rate, op, "redis direct"),
+          await measureUnary(ctx, { tag: "W3", label: `${OP_NAME[op]} ${rate}/s redis direct`, cmd: "redis-unary", args: { op, keyPrefix: `${ctx.service}-redis-`, keyCount: 100, valueBytes: 200, conns: 16, rate, warmupMs, durationMs } }),
+        );
+      }
+    }
+  } finally {
+    await env.stop();
+  }
+  const embedded = await startGateway(ctx.pinning, { backend: "embedded", service: ctx.service });
+  try {
+    for (const rate of rates) {
+      for (const op of ["save", "get"] as const) {
+        results.set(
+          key(rate, op, "gateway (embedded)"),
+          await measureUnary(ctx, { tag: "W3", label: `${OP_NAME[op]} ${rate}/s gateway (embedded)`, cmd: "unary", args: unaryArgs(ctx, { port: embedded.port, target: "gateway", op, mode: "open", rate, warmupMs, durationMs }), servers: [embedded.stats] }),
+        );
+      }
+    }
+  } finally {
+    await embedded.stop();
+  }
+
+  const rows: string[][] = [];
+  const goals: { text: string; met: boolean | undefined; detail: string }[] = [];
+  for (const rate of rates) {
+    for (const op of ["save", "get"] as const) {
+      const direct = results.get(key(rate, op, "daprd direct"))!;
+      for (const t of TARGETS) {
+        const m = results.get(key(rate, op, t))!;
+        const over = t === "gateway (dapr)" ? `+${formatMs(m.latency.percentile(50) - direct.latency.percentile(50))} / +${formatMs(m.latency.percentile(99) - direct.latency.percentile(99))}` : "-";
+        rows.push([`${formatInt(rate)}/s`, OP_NAME[op], t, formatInt(m.rate), formatMs(m.latency.percentile(50)), formatMs(m.latency.percentile(99)), formatMs(m.latency.percentile(99.9)), formatCpuPerMsg(m.cpuPerCall), over, `${m.errors}${m.dropped > 0 ? ` (+${m.dropped} not sent)` : ""}`]);
+      }
+      const g = results.get(key(rate, op, "gateway (dapr)"))!;
+      ctx.ratios.set(`W3 ${rate}/s ${OP_NAME[op]} daprd-direct/gateway p50`, direct.latency.percentile(50) / g.latency.percentile(50));
+      ctx.ratios.set(`W3 ${rate}/s ${OP_NAME[op]} daprd-direct/gateway p99`, direct.latency.percentile(99) / g.latency.percentile(99));
+      if (rate === 1000) {
+        const d50 = (g.latency.percentile(50) - direct.latency.percentile(50)) / 1000;
+        const d99 = (g.latency.percentile(99) - direct.latency.percentile(99)) / 1000;
+        // No answered call at all is a failed goal, not a missing figure.
+        const none = g.latency.count === 0 ? `no call answered in time (${g.errors} failed: ${g.errorSample ?? "?"})` : undefined;
+        goals.push({ text: `${OP_NAME[op]} at 1,000/s: at most +0.5 ms p50 over daprd direct`, met: none === undefined && d50 <= 0.5, detail: none ?? `+${d50.toFixed(2)} ms` });
+        goals.push({ text: `${OP_NAME[op]} at 1,000/s: at most +1.7 ms p99 over daprd direct`, met: none === undefined && d99 <= 1.7, detail: none ?? `+${d99.toFixed(2)} ms` });
+      }
+    }
+  }
+  goals.push({ text: "saturation at least 0.5x a grpc-js gateway doing the same backend call", met: undefined, detail: "not measured: the harness has no grpc-js gateway-on-daprd baseline yet" });
+  const plot = ctx.writePlot(
+    "w3-getstate-latency.svg",
+    lineChart({
+      title: "W3 GetState at 1,000 calls/s: latency distribution",
+      x: { label: "percentile", log: true, format: xToPercentileLabel, ticks: [2, 10, 100, 1000, 10000] },
+      y: { label: "latency (ms)", log: true },
+      series: TARGETS.map((t) => ({ name: t, points: PERCENTILES.map((p) => [percentileToX(p), results.get(key(1000, "get", t))!.latency.percentile(p) / 1000] as const) })),
+    }),
+  );
+  return {
+    id: "W3",
+    title: "unary state",
+    what,
+    tables: [{ header: ["rate", "call", "target", "achieved calls/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU/call", "over daprd direct (p50 / p99 ms)", "errors"], rows }],
+    goals,
+    notes: [
+      "Server CPU per call: the gateway's and daprd's CPU-seconds together for the gateway on daprd, daprd's alone for daprd direct; Redis's own CPU is not counted (it is the machine's shared server). daprd is not pinned (a multi-threaded Go process sharing the server side with the gateway).",
+      "The gateway logs one line per RPC at its default level (info), as users run it; that cost is part of its figures.",
+      "SaveState runs before GetState at each rate, so every target reads keys it wrote itself. daprd direct uses keys \`<service>-<key>\` (daprd refuses \`||\` in a key it is given).",
+      "SaveState through the gateway does more than daprd's SaveState: it keeps the service's key index and publishes a state-change event.",
+      `Open loop: ${ctx.quick ? "1.5" : "5"} s per point after ${ctx.quick ? "0.5" : "1.5"} s of warm-up; a call not sent because 4,000 were already in flight is counted as "not sent".`,
+    ],
+    plots: [{ file: plot, title: "W3 GetState latency at 1,000 calls/s" }],
+  };
+}
