@@ -48,8 +48,11 @@ export interface SubscriptionManagerOptions {
   readonly onSlowConsumer?: () => void;
 }
 
-/** One registered subscriber; also the MessageFeed the transport's fast path drains. */
-class Subscriber implements MessageFeed<StreamEvent> {
+/**
+ * One registered subscriber; also the MessageFeed the transport's fast path drains, and the
+ * listener of its signal's abort (an object with handleEvent, so no closure per subscriber).
+ */
+class Subscriber implements SubscriberFeed {
   queue: StreamEvent[] = [];
   head = 0;
   cut = false;
@@ -62,8 +65,18 @@ class Subscriber implements MessageFeed<StreamEvent> {
     readonly id: number,
     readonly options: SubscriberOptions,
     readonly scopes: readonly string[],
-    private readonly bufferSize: number,
+    private readonly owner: SubscriptionManager,
   ) {}
+
+  /** The signal aborted: leave the registry. */
+  handleEvent(): void {
+    this.owner.remove(this);
+  }
+
+  close(): void {
+    this.options.signal.removeEventListener("abort", this);
+    this.owner.remove(this);
+  }
 
   get depth(): number {
     return this.queue.length - this.head;
@@ -91,7 +104,7 @@ class Subscriber implements MessageFeed<StreamEvent> {
     if (this.cut) {
       return {
         error: new ConnectError(
-          `slow consumer: more than ${this.bufferSize} events were waiting for this subscriber`,
+          `slow consumer: more than ${this.owner.bufferSize} events were waiting for this subscriber`,
           Code.ResourceExhausted,
         ),
       };
@@ -117,6 +130,11 @@ export class SubscriptionManager {
   private maxQueueDepth = 0;
 
   constructor(private readonly options: SubscriptionManagerOptions) {}
+
+  /** Events queued per subscriber before it is cut. */
+  get bufferSize(): number {
+    return this.options.bufferSize;
+  }
 
   get stats(): SubscriptionStats {
     return {
@@ -151,7 +169,7 @@ export class SubscriptionManager {
     if (max !== undefined && this.count >= max) {
       throw new ConnectError(`the gateway holds its limit of ${max} subscribers`, Code.ResourceExhausted);
     }
-    const sub = new Subscriber(this.nextId++, options, [...new Set(filterScopes(options.filter))], this.options.bufferSize);
+    const sub = new Subscriber(this.nextId++, options, [...new Set(filterScopes(options.filter))], this);
     if (options.lifecycleOf !== undefined) {
       (sub.scopes as string[]).push(`lifecycle/${options.lifecycleOf}`);
     }
@@ -161,14 +179,8 @@ export class SubscriptionManager {
       set.add(sub);
     }
     this.count++;
-    const onAbort = () => this.remove(sub);
-    options.signal.addEventListener("abort", onAbort, { once: true });
-    return Object.assign(sub, {
-      close: () => {
-        options.signal.removeEventListener("abort", onAbort);
-        this.remove(sub);
-      },
-    });
+    options.signal.addEventListener("abort", sub, { once: true });
+    return sub;
   }
 
   /** Hands an event to every matching subscriber's queue; never blocks. */
@@ -220,7 +232,8 @@ export class SubscriptionManager {
     sub.options.onCut?.();
   }
 
-  private remove(sub: Subscriber): void {
+  /** Takes a subscriber out of the registry and wakes its reader (idempotent). */
+  remove(sub: Subscriber): void {
     if (sub.closed) return;
     sub.closed = true;
     for (const scope of sub.scopes) {

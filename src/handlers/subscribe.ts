@@ -29,14 +29,11 @@ export async function* streamEvents(
   if (!allowed.ok) throw deps.audit.refuse(ctx, `filter ${describeFilter(filter)}`, allowed.rule, allowed.message);
   const maySee = identity.via === "open" ? undefined : (event: StreamEvent) => canSeeEvent(permissions, event);
 
-  const leases = backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic));
-  const releaseAll = () => {
-    for (const lease of leases) lease.release();
-  };
-  ctx.signal.addEventListener("abort", releaseAll, { once: true });
+  const leases = new Leases(backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic)));
+  ctx.signal.addEventListener("abort", leases, { once: true });
   try {
     await waitConnected(
-      leases.map((l) => l.connected),
+      leases.all.map((l) => l.connected),
       ctx.signal,
     );
     const control = ctx.values.get(streamControlKey);
@@ -68,8 +65,21 @@ export async function* streamEvents(
       feed.close();
     }
   } finally {
-    ctx.signal.removeEventListener("abort", releaseAll);
-    releaseAll();
+    ctx.signal.removeEventListener("abort", leases);
+    leases.releaseAll();
+  }
+}
+
+/** The backend topics a subscription holds; released when the call's signal aborts (handleEvent). */
+class Leases {
+  constructor(readonly all: ReadonlyArray<{ readonly connected: Promise<void>; release(): void }>) {}
+
+  handleEvent(): void {
+    this.releaseAll();
+  }
+
+  releaseAll(): void {
+    for (const lease of this.all) lease.release();
   }
 }
 

@@ -8,6 +8,7 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import { whenStreamEnds } from "../server/stream-end.js";
 
 const tracer = () => trace.getTracer("virtufin-api");
 
@@ -22,36 +23,32 @@ export function tracingInterceptor(): Interceptor {
     const parent = propagation.extract(context.active(), req.header, headerGetter);
     const attributes: Attributes = { "rpc.system": "connect_rpc", "rpc.service": req.service.typeName, "rpc.method": req.method.name };
     const span = tracer().startSpan(`${req.service.typeName}/${req.method.name}`, { kind: SpanKind.SERVER, attributes }, parent);
-    const end = (err?: unknown) => {
-      const code = err === undefined ? 0 : ConnectError.from(err).code;
-      span.setAttribute("rpc.grpc.status_code", code);
-      if (err !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: Code[code] ?? "error" });
-      span.end();
-    };
     try {
       const res = await context.with(trace.setSpan(parent, span), () => next(req));
       if (!res.stream) {
-        end();
+        endSpan(span);
         return res;
       }
-      return { ...res, message: endWhenDone(res.message, end) };
+      return {
+        ...res,
+        message: whenStreamEnds(res.message, (failed, err) => {
+          endSpan(span, failed ? err : undefined);
+          return err;
+        }),
+      };
     } catch (err) {
-      end(err);
+      endSpan(span, err);
       throw err;
     }
   };
 }
 
-async function* endWhenDone<T>(source: AsyncIterable<T>, end: (err?: unknown) => void): AsyncGenerator<T> {
-  let failure: unknown;
-  try {
-    yield* source;
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
-    end(failure);
-  }
+/** Ends an RPC's server span with the call's status code. */
+function endSpan(span: Span, err?: unknown): void {
+  const code = err === undefined ? 0 : ConnectError.from(err).code;
+  span.setAttribute("rpc.grpc.status_code", code);
+  if (err !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: Code[code] ?? "error" });
+  span.end();
 }
 
 /** Runs a publish in a producer span and writes its trace context into the event's metadata. */

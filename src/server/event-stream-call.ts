@@ -14,7 +14,7 @@
  * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
  */
 import { fromBinary, fromJsonString, type DescMessage, type DescMethodServerStreaming, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
@@ -107,74 +107,96 @@ export interface CallResponse {
   off(event: "drain" | "close" | "finish", listener: () => void): unknown;
 }
 
+/** What the call needs of the transport besides the response. */
+export interface EventStreamTransport {
+  /** Sends the response headers (at most once). */
+  writeHead(header: Headers): void;
+  /** Hands the request to Connect when the body turns out not to suit the fast path. */
+  viaConnect(uReq: UniversalServerRequest): void;
+}
+
 /**
- * Serves one call. `writeHead` sends the response headers (at most once); `fallback` hands the
- * request to Connect when the body turns out not to suit the fast path.
+ * Serves one call. Once the body is read, the call runs in `runCall`, which holds only what an
+ * idle stream needs (not the universal request and its body reader).
  */
 export async function serveEventStream(
   entry: EventStreamMethod,
   wire: StreamWire,
   uReq: UniversalServerRequest,
   res: CallResponse,
-  writeHead: (header: Headers) => void,
+  transport: EventStreamTransport,
   options: EventStreamCallOptions,
-  fallback: (uReq: UniversalServerRequest) => void,
 ): Promise<void> {
   const body = await readBody(uReq, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
   const message = "complete" in body ? singleEnvelope(body.complete, options.readMaxBytes) : undefined;
   if (message === undefined) {
-    fallback({ ...uReq, body: "complete" in body ? once(body.complete) : body.rest });
+    transport.viaConnect({ ...uReq, body: "complete" in body ? once(body.complete) : body.rest });
     return;
   }
   const { method } = entry;
-  const ctx = createHandlerContext({
+  // The handler context, as createHandlerContext builds it for a call without a deadline, minus
+  // what such a call never uses: a deadline signal, a second linked controller, a copy of the
+  // request headers.
+  const controller = new CallAbortController(uReq.signal);
+  const ctx: HandlerContext = {
     service: method.parent,
     method,
     protocolName: wire.protocol,
     requestMethod: uReq.method,
     url: uReq.url,
-    requestSignal: uReq.signal,
+    signal: controller.signal,
+    timeoutMs: noTimeout,
     requestHeader: uReq.header,
-    responseHeader: { "content-type": wire.responseContentType },
-    responseTrailer: wire.protocol === "connect" ? {} : { "grpc-status": "0" },
-    ...(uReq.contextValues === undefined ? {} : { contextValues: uReq.contextValues }),
-  });
-  const invoke = async (req: StreamRequest): Promise<StreamResponse> => {
-    const input = await onlyMessage(req.message);
-    const output = entry.impl(input as never, { ...ctx, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues });
-    return { stream: true, service: method.parent, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: output } as StreamResponse;
+    responseHeader: new Headers({ "content-type": wire.responseContentType }),
+    responseTrailer: new Headers(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
+    values: uReq.contextValues ?? createContextValues(),
   };
-  let next = invoke as (req: StreamRequest) => Promise<StreamResponse>;
-  for (const interceptor of [...options.interceptors].reverse()) next = interceptor(next as never) as typeof next;
+  const request = {
+    stream: true,
+    service: method.parent,
+    method,
+    requestMethod: uReq.method,
+    url: uReq.url,
+    signal: ctx.signal,
+    header: ctx.requestHeader,
+    contextValues: ctx.values,
+    message: new RequestMessage(message, method.input, wire.codec, options.jsonOptions),
+  } as StreamRequest;
+  // Not awaited: this frame (and with it the universal request) ends here.
+  return runCall(entry, wire, res, transport, options, ctx, controller, request);
+}
+
+async function runCall(
+  entry: EventStreamMethod,
+  wire: StreamWire,
+  res: CallResponse,
+  transport: EventStreamTransport,
+  options: EventStreamCallOptions,
+  ctx: HandlerContext,
+  controller: CallAbortController,
+  request: StreamRequest,
+): Promise<void> {
+  const { method } = entry;
+  const next = withInterceptors(options.interceptors, (req) => invokeHandler(entry, ctx, req));
 
   let failure: unknown;
   try {
-    const response = await next({
-      stream: true,
-      service: method.parent,
-      method,
-      requestMethod: uReq.method,
-      url: uReq.url,
-      signal: ctx.signal,
-      header: ctx.requestHeader,
-      contextValues: ctx.values,
-      message: parsed(method.input, message, wire.codec, options.jsonOptions),
-    } as StreamRequest);
+    const response = await next(request);
     copyHeaders(response.header, ctx.responseHeader);
     // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
     // written one message at a time with backpressure, like Connect would.
     for await (const out of response.message as AsyncIterable<MessageShape<DescMessage>>) {
-      if (!res.headersSent) writeHead(ctx.responseHeader);
+      if (!res.headersSent) transport.writeHead(ctx.responseHeader);
       await write(res, frameOf(method.output, out, wire.codec, options.writeMaxBytes));
     }
     copyHeaders(response.trailer, ctx.responseTrailer);
   } catch (err) {
     failure = err;
   }
-  ctx.abort(failure);
+  controller.end(failure);
   if (res.destroyed || res.writableEnded) return;
   const error = failure === undefined ? undefined : failure instanceof ConnectError ? failure : new ConnectError("internal error", Code.Internal, undefined, undefined, failure);
-  if (!res.headersSent) writeHead(ctx.responseHeader);
+  if (!res.headersSent) transport.writeHead(ctx.responseHeader);
   switch (wire.protocol) {
     case "grpc": {
       if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
@@ -193,6 +215,52 @@ export async function serveEventStream(
       await end(res, envelope(endStream, endStreamFlag));
       return;
     }
+  }
+}
+
+type StreamCall = (req: StreamRequest) => Promise<StreamResponse>;
+
+/** The interceptors around `last`, the first one outermost (as Connect applies them). */
+function withInterceptors(interceptors: readonly Interceptor[], last: StreamCall): StreamCall {
+  let next = last;
+  for (let i = interceptors.length - 1; i >= 0; i--) next = (interceptors[i] as Interceptor)(next as never) as StreamCall;
+  return next;
+}
+
+async function invokeHandler(entry: EventStreamMethod, ctx: HandlerContext, req: StreamRequest): Promise<StreamResponse> {
+  const { method } = entry;
+  const input = await onlyMessage(req.message);
+  const handlerContext =
+    req.service === ctx.service && req.header === ctx.requestHeader && req.signal === ctx.signal && req.contextValues === ctx.values
+      ? ctx
+      : { ...ctx, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues };
+  const output = entry.impl(input as never, handlerContext);
+  return { stream: true, service: method.parent, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: output } as StreamResponse;
+}
+
+function noTimeout(): undefined {
+  return undefined;
+}
+
+/**
+ * The call's signal: aborted when the request's is (the client went away), or by `end` when
+ * the call is over. It listens to the request's signal itself (handleEvent), so a call holds
+ * one controller and no closure for the link.
+ */
+class CallAbortController extends AbortController {
+  constructor(private readonly requestSignal: AbortSignal) {
+    super();
+    if (requestSignal.aborted) this.abort(requestSignal.reason);
+    else requestSignal.addEventListener("abort", this, { once: true });
+  }
+
+  handleEvent(): void {
+    if (!this.signal.aborted) this.abort(this.requestSignal.reason);
+  }
+
+  end(reason: unknown): void {
+    this.requestSignal.removeEventListener("abort", this);
+    if (!this.signal.aborted) this.abort(reason);
   }
 }
 
@@ -223,23 +291,52 @@ async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes;
 }
 
-/** The request message, parsed as Connect parses it (same errors), when the handler asks for it. */
-async function* parsed(schema: DescMessage, bytes: Uint8Array, codec: Codec, jsonOptions: Partial<JsonReadOptions> | undefined): AsyncIterable<unknown> {
+/**
+ * The request message, parsed as Connect parses it (same errors) when the handler asks for it;
+ * an iterator of one message that lets go of the bytes once read.
+ */
+class RequestMessage implements AsyncIterableIterator<unknown> {
+  constructor(
+    private bytes: Uint8Array | undefined,
+    private readonly schema: DescMessage,
+    private readonly codec: Codec,
+    private readonly jsonOptions: Partial<JsonReadOptions> | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    const bytes = this.bytes;
+    if (bytes === undefined) return Promise.resolve({ done: true, value: undefined });
+    this.bytes = undefined;
+    try {
+      return Promise.resolve({ done: false, value: parseMessage(this.schema, bytes, this.codec, this.jsonOptions) });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  return(): Promise<IteratorResult<unknown>> {
+    this.bytes = undefined;
+    return Promise.resolve({ done: true, value: undefined });
+  }
+}
+
+function parseMessage(schema: DescMessage, bytes: Uint8Array, codec: Codec, jsonOptions: Partial<JsonReadOptions> | undefined): unknown {
   if (codec === "proto") {
     try {
-      yield fromBinary(schema, bytes);
+      return fromBinary(schema, bytes);
     } catch (e) {
       throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
     }
-    return;
   }
-  let message: unknown;
   try {
-    message = fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true, ...jsonOptions });
+    return fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true, ...jsonOptions });
   } catch (e) {
     throw ConnectError.from(e, Code.InvalidArgument);
   }
-  yield message;
 }
 
 async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {

@@ -58,59 +58,91 @@ export function pipeFeed<Desc extends DescMessage>(
   feed: MessageFeed<MessageShape<Desc>>,
   options: PipeOptions<Desc>,
 ): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let done = false;
-    let blocked = false;
-    const stream: Flushable = {
-      flush() {
-        if (done || blocked) return;
-        const messages = feed.takeAll();
-        if (messages.length > 0) {
-          if (res.destroyed || res.writableEnded) return finish(canceled());
-          let chunk: Buffer;
-          try {
-            chunk = frames(messages);
-          } catch (err) {
-            return finish(err);
-          }
-          if (!res.write(chunk)) {
-            blocked = true;
-            res.once("drain", onDrain);
-            return;
-          }
-        }
-        const ending = feed.ending();
-        if (ending !== undefined) return finish(ending.error, ending.error === undefined);
-        feed.onWake(wake);
-      },
-    };
-    const frames = (messages: Array<MessageShape<Desc>>): Buffer => {
-      if (messages.length === 1) return frameOf(options.schema, messages[0] as MessageShape<Desc>, options.codec, options.writeMaxBytes);
-      const list = new Array<Buffer>(messages.length);
-      for (let i = 0; i < messages.length; i++) {
-        list[i] = frameOf(options.schema, messages[i] as MessageShape<Desc>, options.codec, options.writeMaxBytes);
+  return new Promise<void>((resolve, reject) => new FeedPipe(res, feed, options, resolve, reject).start());
+}
+
+/**
+ * One piped stream's state. A class with prototype methods rather than closures: an idle stream
+ * holds this object and three bound listeners, not a context plus a closure per step.
+ */
+class FeedPipe<Desc extends DescMessage> implements Flushable {
+  private done = false;
+  private blocked = false;
+  private readonly wake: () => void;
+  private readonly onDrain: () => void;
+  private readonly onClose: () => void;
+
+  constructor(
+    private readonly res: WritableResponse,
+    private readonly feed: MessageFeed<MessageShape<Desc>>,
+    private readonly options: PipeOptions<Desc>,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.wake = this.scheduleFlush.bind(this);
+    this.onDrain = this.drained.bind(this);
+    this.onClose = this.closed.bind(this);
+  }
+
+  start(): void {
+    this.res.once("close", this.onClose);
+    this.flush();
+  }
+
+  flush(): void {
+    if (this.done || this.blocked) return;
+    const { res, feed } = this;
+    const messages = feed.takeAll();
+    if (messages.length > 0) {
+      if (res.destroyed || res.writableEnded) return this.finish(canceled());
+      let chunk: Buffer;
+      try {
+        chunk = this.frames(messages);
+      } catch (err) {
+        return this.finish(err);
       }
-      return Buffer.concat(list);
-    };
-    const wake = () => {
-      if (!done && !blocked) schedule(stream);
-    };
-    const onDrain = () => {
-      blocked = false;
-      stream.flush();
-    };
-    const onClose = () => finish(canceled());
-    const finish = (error: unknown, ok = false) => {
-      if (done) return;
-      done = true;
-      res.off("drain", onDrain);
-      res.off("close", onClose);
-      if (ok) resolve();
-      else reject(error);
-    };
-    res.once("close", onClose);
-    stream.flush();
-  });
+      if (!res.write(chunk)) {
+        this.blocked = true;
+        res.once("drain", this.onDrain);
+        return;
+      }
+    }
+    const ending = feed.ending();
+    if (ending !== undefined) return this.finish(ending.error, ending.error === undefined);
+    feed.onWake(this.wake);
+  }
+
+  private frames(messages: Array<MessageShape<Desc>>): Buffer {
+    const { schema, codec, writeMaxBytes } = this.options;
+    if (messages.length === 1) return frameOf(schema, messages[0] as MessageShape<Desc>, codec, writeMaxBytes);
+    const list = new Array<Buffer>(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      list[i] = frameOf(schema, messages[i] as MessageShape<Desc>, codec, writeMaxBytes);
+    }
+    return Buffer.concat(list);
+  }
+
+  private scheduleFlush(): void {
+    if (!this.done && !this.blocked) schedule(this);
+  }
+
+  private drained(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  private closed(): void {
+    this.finish(canceled());
+  }
+
+  private finish(error: unknown, ok = false): void {
+    if (this.done) return;
+    this.done = true;
+    this.res.off("drain", this.onDrain);
+    this.res.off("close", this.onClose);
+    if (ok) this.resolve();
+    else this.reject(error);
+  }
 }
 
 function canceled(): ConnectError {

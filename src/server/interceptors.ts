@@ -5,6 +5,7 @@
 import { ConnectError, Code, type Interceptor } from "@connectrpc/connect";
 import { toConnectError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { whenStreamEnds } from "./stream-end.js";
 
 export function errorBoundary(logger: Logger): Interceptor {
   const map = (method: string, err: unknown): ConnectError => {
@@ -19,17 +20,9 @@ export function errorBoundary(logger: Logger): Interceptor {
     try {
       const res = await next(req);
       if (!res.stream) return res;
-      return { ...res, message: mapStream(res.message, (e) => map(method, e)) };
+      return { ...res, message: whenStreamEnds(res.message, (failed, e) => (failed ? map(method, e) : undefined)) };
     } catch (err) {
       throw map(method, err);
     }
   };
-}
-
-async function* mapStream<T>(source: AsyncIterable<T>, map: (e: unknown) => ConnectError): AsyncGenerator<T> {
-  try {
-    yield* source;
-  } catch (err) {
-    throw map(err);
-  }
 }

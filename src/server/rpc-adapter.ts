@@ -9,14 +9,15 @@
  */
 import type * as http from "node:http";
 import * as http2 from "node:http2";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Logger } from "../observability/logger.js";
-import { fastStreamWire, serveEventStream, type EventStreamCallOptions, type EventStreamMethod } from "./event-stream-call.js";
+import { fastStreamWire, serveEventStream, type EventStreamCallOptions, type EventStreamMethod, type EventStreamTransport } from "./event-stream-call.js";
 import { pipeFeed } from "./event-stream-writer.js";
 import { responseCodec } from "./framing.js";
-import { streamControlKey, type StreamControl } from "./stream-control.js";
+import { streamControlKey, type MessageFeed, type StreamControl } from "./stream-control.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -43,48 +44,69 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
     const path = (req.url ?? "").split("?", 1)[0] ?? "";
     const handler = paths.get(path);
     if (handler === undefined) return false;
-    const control: StreamControl = {
-      sendHeaders(header) {
-        if (!res.headersSent) writeHead(res, 200, header);
-      },
-      reset() {
-        if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
-        else req.socket.destroy();
-      },
-      pipe(schema, responseHeader, feed) {
-        const codec = responseCodec(responseHeader.get("content-type"));
-        // Connect frames compressed responses itself; the fast path writes only identity frames.
-        if (codec === undefined || isCompressed(responseHeader)) return undefined;
-        if (!res.headersSent) writeHead(res, 200, responseHeader);
-        return pipeFeed(res, feed, { schema, codec, writeMaxBytes: options.writeMaxBytes });
-      },
-    };
-    const contextValues = createContextValues().set(streamControlKey, control);
+    const call = new RpcCall(req, res, handler, logger, options.writeMaxBytes);
+    const contextValues = createContextValues().set(streamControlKey, call);
     const uReq = universalRequestFromNodeRequest(req as http.IncomingMessage, res as http.ServerResponse, undefined, contextValues);
-    const viaConnect = (request: UniversalServerRequest) => {
-      handler(request)
-        .then((uRes: UniversalServerResponse) => writeResponse(uRes, res))
-        .catch((reason: unknown) => failed(reason));
-    };
-    const failed = (reason: unknown) => {
-      const code = ConnectError.from(reason).code;
-      if (code !== Code.Aborted && code !== Code.Canceled) {
-        logger.debug({ err: reason, method: handler.method.name }, "response not fully written");
-      }
-      if (!res.writableEnded) control.reset();
-    };
     const fast = fastPaths.get(path);
     const wire = fast === undefined ? undefined : fastStreamWire(req.method, req.httpVersionMajor, req.headers);
     if (fast !== undefined && wire !== undefined) {
-      const head = (header: Headers) => {
-        if (!res.headersSent) writeHead(res, 200, header);
-      };
-      serveEventStream(fast, wire, uReq, res, head, callOptions, viaConnect).catch(failed);
+      serveEventStream(fast, wire, uReq, res, call, callOptions).catch((reason: unknown) => call.failed(reason));
     } else {
-      viaConnect(uReq);
+      call.viaConnect(uReq);
     }
     return true;
   };
+}
+
+/**
+ * One RPC's link to its Node request and response: the StreamControl its handler gets and the
+ * transport of the fast path. Methods, not closures, so an idle stream holds one small object.
+ */
+class RpcCall implements StreamControl, EventStreamTransport {
+  constructor(
+    private readonly req: NodeRequest,
+    private readonly res: NodeResponse,
+    private readonly handler: UniversalHandler,
+    private readonly logger: Logger,
+    private readonly writeMaxBytes: number | undefined,
+  ) {}
+
+  sendHeaders(header: Headers): void {
+    if (!this.res.headersSent) writeHead(this.res, 200, header);
+  }
+
+  writeHead(header: Headers): void {
+    this.sendHeaders(header);
+  }
+
+  reset(): void {
+    const req = this.req;
+    if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+    else req.socket.destroy();
+  }
+
+  pipe<Desc extends DescMessage>(schema: Desc, responseHeader: Headers, feed: MessageFeed<MessageShape<Desc>>): Promise<void> | undefined {
+    const codec = responseCodec(responseHeader.get("content-type"));
+    // Connect frames compressed responses itself; the fast path writes only identity frames.
+    if (codec === undefined || isCompressed(responseHeader)) return undefined;
+    if (!this.res.headersSent) writeHead(this.res, 200, responseHeader);
+    return pipeFeed(this.res, feed, { schema, codec, writeMaxBytes: this.writeMaxBytes });
+  }
+
+  viaConnect(request: UniversalServerRequest): void {
+    const handler = this.handler;
+    handler(request)
+      .then((uRes: UniversalServerResponse) => writeResponse(uRes, this.res))
+      .catch((reason: unknown) => this.failed(reason));
+  }
+
+  failed(reason: unknown): void {
+    const code = ConnectError.from(reason).code;
+    if (code !== Code.Aborted && code !== Code.Canceled) {
+      this.logger.debug({ err: reason, method: this.handler.method.name }, "response not fully written");
+    }
+    if (!this.res.writableEnded) this.reset();
+  }
 }
 
 function isCompressed(header: Headers): boolean {
