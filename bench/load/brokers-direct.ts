@@ -8,7 +8,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { createJetStreamStream, natsConnect, REDIS_HOST, REDIS_PORT } from "../../test/support/brokers.js";
 import { LogHistogram, type HistogramJson } from "../lib/histogram.js";
+import { openLoop } from "../lib/open-loop.js";
 import { selfUsage } from "../lib/proc.js";
+import type { UnaryResult } from "./client.js";
 
 function redis(): Redis {
   return new Redis({ host: REDIS_HOST, port: REDIS_PORT, maxRetriesPerRequest: 2, connectTimeout: 5000 });
@@ -17,32 +19,6 @@ function redis(): Redis {
 const nowMs = () => performance.timeOrigin + performance.now();
 
 /** Runs `send(i)` open-loop at `rate` per second for `ms`; resolves with the elapsed time. */
-function openLoop(rate: number, ms: number, send: (intended: number) => void): Promise<number> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    let sent = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      if (now - started >= ms) {
-        clearInterval(timer);
-        resolve(now - started);
-        return;
-      }
-      const due = Math.floor(((now - started) * rate) / 1000);
-      while (sent < due) send(started + (sent++ * 1000) / rate);
-    }, 1);
-  });
-}
-
-export interface DirectUnaryResult {
-  count: number;
-  errors: number;
-  errorSample: string | undefined;
-  dropped: number;
-  elapsedMs: number;
-  latency: HistogramJson;
-  client: { cpuSeconds: number; rssBytes: number };
-}
 
 /** GET or SET of `valueBytes`-byte values on `conns` ioredis connections, open-loop at `rate`. */
 export async function redisDirectUnary(a: {
@@ -54,7 +30,7 @@ export async function redisDirectUnary(a: {
   rate: number;
   warmupMs: number;
   durationMs: number;
-}): Promise<DirectUnaryResult> {
+}): Promise<UnaryResult> {
   const clients = Array.from({ length: a.conns }, () => redis());
   const value = "x".repeat(a.valueBytes);
   // Seed the keys so GET finds values.

@@ -12,6 +12,7 @@ import { StreamEventSchema } from "../../gen/virtufin/api/v1/common_pb.js";
 import { PublishEventRequestSchema, PubsubSubscribeRequestSchema } from "../../gen/virtufin/api/v1/pubsub_pb.js";
 import { GetStateRequestSchema, SaveStateRequestSchema } from "../../gen/virtufin/api/v1/state_pb.js";
 import { LogHistogram, type HistogramJson } from "../lib/histogram.js";
+import { openLoop } from "../lib/open-loop.js";
 import { selfUsage, serveIpc } from "../lib/proc.js";
 import { envelope, FrameCounter, streamHeaders, unaryRequest, type Protocol } from "../lib/wire.js";
 import { jetstreamLatency, natsPublishProbe, redisDirectUnary, redisStreamsLatency } from "./brokers-direct.js";
@@ -426,45 +427,32 @@ async function unary(a: UnaryArgs): Promise<UnaryResult> {
     s.end(body);
   };
 
-  const run = (ms: number) =>
-    new Promise<number>((resolve) => {
+  const run = (ms: number): Promise<number> => {
+    if (a.mode === "open") {
+      return openLoop(a.rate ?? 1000, ms, (intended) => {
+        if (inflight >= maxInflight) {
+          if (recording) dropped++;
+          return;
+        }
+        call(intended);
+      });
+    }
+    return new Promise<number>((resolve) => {
       const started = performance.now();
       // Per run: calls still in flight from the previous run must not stop (or resolve) this one.
       let stopped = false;
-      if (a.mode === "open") {
-        const rate = a.rate ?? 1000;
-        let sent = 0;
-        const timer = setInterval(() => {
-          const now = performance.now();
-          if (now - started >= ms) {
-            clearInterval(timer);
-            resolve(now - started);
-            return;
-          }
-          const due = Math.floor(((now - started) * rate) / 1000);
-          while (sent < due) {
-            const intended = started + (sent * 1000) / rate;
-            sent++;
-            if (inflight >= maxInflight) {
-              if (recording) dropped++;
-              continue;
-            }
-            call(intended);
-          }
-        }, 1);
-      } else {
-        const loop = () => {
-          if (stopped) return;
-          if (performance.now() - started >= ms) {
-            stopped = true;
-            resolve(performance.now() - started);
-            return;
-          }
-          call(performance.now(), loop);
-        };
-        for (let k = 0; k < (a.concurrency ?? 32); k++) loop();
-      }
+      const loop = () => {
+        if (stopped) return;
+        if (performance.now() - started >= ms) {
+          stopped = true;
+          resolve(performance.now() - started);
+          return;
+        }
+        call(performance.now(), loop);
+      };
+      for (let k = 0; k < (a.concurrency ?? 32); k++) loop();
     });
+  };
 
   await run(a.warmupMs);
   recording = true;

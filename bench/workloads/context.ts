@@ -1,7 +1,8 @@
 /** What every workload gets from bench/run.ts, and the measurement loops they share. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LogHistogram, median, type HistogramJson } from "../lib/histogram.js";
+import { LogHistogram, median } from "../lib/histogram.js";
+import type { FanoutWindow } from "../load/client.js";
 import type { IpcChild, Pinning } from "../lib/proc.js";
 import { formatCpuPerMsg, formatInt, type Progress } from "../lib/progress.js";
 import type { ServerTarget } from "../lib/targets.js";
@@ -44,18 +45,6 @@ export function connectionsFor(n: number): number {
   return Math.max(Math.min(10, n), Math.ceil(n / 100));
 }
 
-interface FanoutWindow {
-  delivered: number;
-  published: number;
-  elapsedMs: number;
-  latency: HistogramJson;
-  lost: number;
-  lostReasons: Record<string, number>;
-  frameBytes: number;
-  publishErrors: number;
-  publishErrorSample: string | undefined;
-  client: { cpuSeconds: number; rssBytes: number };
-}
 
 export interface FanoutMeasurement {
   readonly rates: number[];

@@ -1,18 +1,12 @@
 /** Shared by W3 and W5: one unary measurement through the load client, with the server's CPU. */
-import { LogHistogram, type HistogramJson } from "../lib/histogram.js";
+import { LogHistogram } from "../lib/histogram.js";
 import type { ProcStats } from "../lib/proc.js";
 import { formatCpuPerMsg, formatInt, formatMs } from "../lib/progress.js";
 import type { Protocol } from "../lib/wire.js";
 import type { BenchContext } from "./context.js";
 
-export interface UnaryResult {
-  count: number;
-  errors: number;
-  errorSample: string | undefined;
-  dropped: number;
-  elapsedMs: number;
-  latency: HistogramJson;
-}
+export type { UnaryResult } from "../load/client.js";
+import type { UnaryResult } from "../load/client.js";
 
 export interface UnaryMeasurement {
   readonly rate: number;
