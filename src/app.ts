@@ -212,12 +212,23 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     async listen() {
       const router = createConnectRouter(routerOptions);
       routes(router);
-      // Both Subscribe methods skip Connect's per-call and per-message pipeline on the wire.
+      // Both Subscribe methods, the state methods and PublishEvent skip Connect's per-call (and
+      // per-message) pipeline for the common request shapes; Connect serves everything else.
+      const stateHandlers = createStateHandlers(deps);
       const handleRpc = createRpcRequestHandler(router, logger, {
         interceptors: routerOptions.interceptors ?? [],
         readMaxBytes: config.maxMessageBytes,
         writeMaxBytes: config.maxMessageBytes,
         jsonOptions: routerOptions.jsonOptions,
+        maxTimeoutMs: config.maxTimeoutMs,
+        unaryMethods: [
+          { method: State.method.getState, impl: stateHandlers.getState },
+          { method: State.method.saveState, impl: stateHandlers.saveState },
+          { method: State.method.deleteState, impl: stateHandlers.deleteState },
+          { method: State.method.getAllState, impl: stateHandlers.getAllState },
+          { method: State.method.registerKeys, impl: stateHandlers.registerKeys },
+          { method: Pubsub.method.publishEvent, impl: createPubsubHandlers(deps).publishEvent },
+        ],
         eventStreams: [
           { method: Gateway.method.subscribe, impl: createGatewayHandlers(deps).subscribe },
           { method: Pubsub.method.subscribe, impl: createPubsubHandlers(deps).subscribe },

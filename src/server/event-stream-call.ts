@@ -13,13 +13,14 @@
  * which cost most of the memory of an idle subscriber, and its per-message pipeline (the
  * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
  */
-import { fromBinary, fromJsonString, type DescMessage, type DescMethodServerStreaming, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import type { DescMessage, DescMethodServerStreaming, JsonReadOptions, MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
+import { copyHeaders, parseMessage, singleEnvelope, withInterceptors } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
+import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
 export type StreamProtocol = "grpc" | "grpc-web" | "connect";
 
@@ -69,17 +70,6 @@ export function fastStreamWire(method: string | undefined, httpVersionMajor: num
   }
 }
 
-/**
- * The one message of a request body, or undefined when the body is not exactly one uncompressed
- * envelope within `readMaxBytes` (Connect then answers it, with its own errors).
- */
-export function singleEnvelope(body: Uint8Array, readMaxBytes: number): Uint8Array | undefined {
-  if (body.byteLength < ENVELOPE_HEADER_BYTES || body[0] !== 0) return undefined;
-  const length = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(1);
-  if (length > readMaxBytes || ENVELOPE_HEADER_BYTES + length !== body.byteLength) return undefined;
-  return body.subarray(ENVELOPE_HEADER_BYTES);
-}
-
 /** A server-streaming method served on the fast path, with its implementation. */
 export interface EventStreamMethod {
   readonly method: DescMethodServerStreaming;
@@ -112,57 +102,57 @@ export interface EventStreamTransport {
   /** Sends the response headers (at most once). */
   writeHead(header: Headers): void;
   /** Hands the request to Connect when the body turns out not to suit the fast path. */
-  viaConnect(uReq: UniversalServerRequest): void;
+  viaConnect(body: RequestBody): void;
 }
 
 /**
  * Serves one call. Once the body is read, the call runs in `runCall`, which holds only what an
- * idle stream needs (not the universal request and its body reader).
+ * idle stream needs (the Node request and response, the handler context, one controller).
  */
 export async function serveEventStream(
   entry: EventStreamMethod,
   wire: StreamWire,
-  uReq: UniversalServerRequest,
+  req: ServerRequest,
   res: CallResponse,
   transport: EventStreamTransport,
   options: EventStreamCallOptions,
+  values: ContextValues,
 ): Promise<void> {
-  const body = await readBody(uReq, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
+  const body = await readRequestBody(req, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
+  if (body === undefined) return; // the client went away while sending
   const message = "complete" in body ? singleEnvelope(body.complete, options.readMaxBytes) : undefined;
   if (message === undefined) {
-    transport.viaConnect({ ...uReq, body: "complete" in body ? once(body.complete) : body.rest });
+    transport.viaConnect(body);
     return;
   }
   const { method } = entry;
   // The handler context, as createHandlerContext builds it for a call without a deadline, minus
-  // what such a call never uses: a deadline signal, a second linked controller, a copy of the
-  // request headers.
-  const controller = new CallAbortController(uReq.signal);
+  // what such a call never uses: a deadline signal, a second linked controller.
+  const controller = new CallAbortController(res);
   const ctx: HandlerContext = {
     service: method.parent,
     method,
     protocolName: wire.protocol,
-    requestMethod: uReq.method,
-    url: uReq.url,
+    requestMethod: "POST",
+    url: requestUrl(req),
     signal: controller.signal,
     timeoutMs: noTimeout,
-    requestHeader: uReq.header,
+    requestHeader: requestHeaders(req),
     responseHeader: new Headers({ "content-type": wire.responseContentType }),
     responseTrailer: new Headers(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
-    values: uReq.contextValues ?? createContextValues(),
+    values,
   };
   const request = {
     stream: true,
     service: method.parent,
     method,
-    requestMethod: uReq.method,
-    url: uReq.url,
+    requestMethod: ctx.requestMethod,
+    url: ctx.url,
     signal: ctx.signal,
     header: ctx.requestHeader,
     contextValues: ctx.values,
     message: new RequestMessage(message, method.input, wire.codec, options.jsonOptions),
   } as StreamRequest;
-  // Not awaited: this frame (and with it the universal request) ends here.
   return runCall(entry, wire, res, transport, options, ctx, controller, request);
 }
 
@@ -177,7 +167,7 @@ async function runCall(
   request: StreamRequest,
 ): Promise<void> {
   const { method } = entry;
-  const next = withInterceptors(options.interceptors, (req) => invokeHandler(entry, ctx, req));
+  const next = withInterceptors<StreamRequest, StreamResponse>(options.interceptors, (req) => invokeHandler(entry, ctx, req));
 
   let failure: unknown;
   try {
@@ -218,15 +208,6 @@ async function runCall(
   }
 }
 
-type StreamCall = (req: StreamRequest) => Promise<StreamResponse>;
-
-/** The interceptors around `last`, the first one outermost (as Connect applies them). */
-function withInterceptors(interceptors: readonly Interceptor[], last: StreamCall): StreamCall {
-  let next = last;
-  for (let i = interceptors.length - 1; i >= 0; i--) next = (interceptors[i] as Interceptor)(next as never) as StreamCall;
-  return next;
-}
-
 async function invokeHandler(entry: EventStreamMethod, ctx: HandlerContext, req: StreamRequest): Promise<StreamResponse> {
   const { method } = entry;
   const input = await onlyMessage(req.message);
@@ -242,53 +223,28 @@ function noTimeout(): undefined {
   return undefined;
 }
 
+/** Why a stream's signal aborts when its client goes away (fixed: no DOMException per call). */
+const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
+
 /**
- * The call's signal: aborted when the request's is (the client went away), or by `end` when
- * the call is over. It listens to the request's signal itself (handleEvent), so a call holds
- * one controller and no closure for the link.
+ * The call's signal: aborted when the response closes before the call ended (the client went
+ * away), or by `end` when the call is over; one controller and one close listener per call.
  */
 class CallAbortController extends AbortController {
-  constructor(private readonly requestSignal: AbortSignal) {
+  constructor(private readonly res: CallResponse) {
     super();
-    if (requestSignal.aborted) this.abort(requestSignal.reason);
-    else requestSignal.addEventListener("abort", this, { once: true });
+    if (res.destroyed) this.abort(CLIENT_GONE);
+    else res.once("close", this.onClose);
   }
 
-  handleEvent(): void {
-    if (!this.signal.aborted) this.abort(this.requestSignal.reason);
-  }
+  private readonly onClose = (): void => {
+    if (!this.signal.aborted) this.abort(CLIENT_GONE);
+  };
 
   end(reason: unknown): void {
-    this.requestSignal.removeEventListener("abort", this);
+    this.res.off("close", this.onClose);
     if (!this.signal.aborted) this.abort(reason);
   }
-}
-
-/** Reads the request body up to `limit` bytes: all of it, or what was read plus the rest. */
-async function readBody(uReq: UniversalServerRequest, limit: number): Promise<{ complete: Uint8Array } | { rest: AsyncIterable<Uint8Array> }> {
-  const source = uReq.body as AsyncIterable<Uint8Array>;
-  const it = source[Symbol.asyncIterator]();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const r = await it.next();
-    if (r.done === true) break;
-    chunks.push(r.value);
-    total += r.value.byteLength;
-    if (total > limit) {
-      return {
-        rest: (async function* () {
-          yield* chunks;
-          for (let n = await it.next(); n.done !== true; n = await it.next()) yield n.value;
-        })(),
-      };
-    }
-  }
-  return { complete: chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks) };
-}
-
-async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
-  yield bytes;
 }
 
 /**
@@ -324,30 +280,9 @@ class RequestMessage implements AsyncIterableIterator<unknown> {
   }
 }
 
-function parseMessage(schema: DescMessage, bytes: Uint8Array, codec: Codec, jsonOptions: Partial<JsonReadOptions> | undefined): unknown {
-  if (codec === "proto") {
-    try {
-      return fromBinary(schema, bytes);
-    } catch (e) {
-      throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
-    }
-  }
-  try {
-    return fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true, ...jsonOptions });
-  } catch (e) {
-    throw ConnectError.from(e, Code.InvalidArgument);
-  }
-}
-
 async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
   for await (const m of messages) return m;
   throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
-}
-
-function copyHeaders(from: Headers, to: Headers): void {
-  if (from === to) return;
-  to.forEach((_, key) => to.delete(key));
-  from.forEach((value, key) => to.set(key, value));
 }
 
 function write(res: CallResponse, chunk: Uint8Array): Promise<void> {

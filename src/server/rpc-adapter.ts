@@ -10,14 +10,16 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ConnectRouter, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Logger } from "../observability/logger.js";
 import { fastStreamWire, serveEventStream, type EventStreamCallOptions, type EventStreamMethod, type EventStreamTransport } from "./event-stream-call.js";
 import { pipeFeed } from "./event-stream-writer.js";
 import { responseCodec } from "./framing.js";
+import { bodyStream, type RequestBody } from "./node-request.js";
 import { streamControlKey, type MessageFeed, type StreamControl } from "./stream-control.js";
+import { fastUnaryWire, serveUnary, type UnaryCallOptions, type UnaryMethod } from "./unary-call.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -25,6 +27,10 @@ export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 export interface RpcRequestHandlerOptions extends Partial<EventStreamCallOptions> {
   /** Server-streaming methods served on the fast path; their router handlers remain the fallback. */
   readonly eventStreams?: readonly EventStreamMethod[];
+  /** Unary methods served on the fast path (unary-call.ts); their router handlers remain the fallback. */
+  readonly unaryMethods?: readonly UnaryMethod[];
+  /** The longest deadline a client may ask for (Connect's maxTimeoutMs); 0 for no limit. */
+  readonly maxTimeoutMs?: number;
 }
 
 export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, options: RpcRequestHandlerOptions = {}) {
@@ -32,27 +38,38 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
   for (const h of router.handlers) paths.set(h.requestPath, h);
   const fastPaths = new Map<string, EventStreamMethod>();
   for (const entry of options.eventStreams ?? []) fastPaths.set(`/${entry.method.parent.typeName}/${entry.method.name}`, entry);
-  const callOptions: EventStreamCallOptions = {
+  const unaryPaths = new Map<string, UnaryMethod>();
+  for (const entry of options.unaryMethods ?? []) unaryPaths.set(`/${entry.method.parent.typeName}/${entry.method.name}`, entry);
+  const callOptions: EventStreamCallOptions & UnaryCallOptions = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: options.writeMaxBytes,
     jsonOptions: options.jsonOptions,
   };
+  // Connect treats a maxTimeoutMs of 0 as no limit.
+  const maxTimeoutMs = options.maxTimeoutMs === undefined || options.maxTimeoutMs <= 0 ? Number.MAX_SAFE_INTEGER : options.maxTimeoutMs;
 
   /** Returns false when no RPC lives at the request's path. */
   return function handleRpc(req: NodeRequest, res: NodeResponse): boolean {
-    const path = (req.url ?? "").split("?", 1)[0] ?? "";
+    const url = req.url ?? "";
+    const query = url.indexOf("?");
+    const path = query < 0 ? url : url.slice(0, query);
     const handler = paths.get(path);
     if (handler === undefined) return false;
     const call = new RpcCall(req, res, handler, logger, options.writeMaxBytes);
-    const contextValues = createContextValues().set(streamControlKey, call);
-    const uReq = universalRequestFromNodeRequest(req as http.IncomingMessage, res as http.ServerResponse, undefined, contextValues);
+    const contextValues = call.values;
+    const unary = unaryPaths.get(path);
+    const unaryWire = unary === undefined ? undefined : fastUnaryWire(req.method, req.httpVersionMajor, req.headers, maxTimeoutMs);
+    if (unary !== undefined && unaryWire !== undefined) {
+      serveUnary(unary, unaryWire, req, res, contextValues, callOptions, (body) => call.viaConnect(body)).catch((reason: unknown) => call.failed(reason));
+      return true;
+    }
     const fast = fastPaths.get(path);
     const wire = fast === undefined ? undefined : fastStreamWire(req.method, req.httpVersionMajor, req.headers);
     if (fast !== undefined && wire !== undefined) {
-      serveEventStream(fast, wire, uReq, res, call, callOptions).catch((reason: unknown) => call.failed(reason));
+      serveEventStream(fast, wire, req, res, call, callOptions, contextValues).catch((reason: unknown) => call.failed(reason));
     } else {
-      call.viaConnect(uReq);
+      call.viaConnect();
     }
     return true;
   };
@@ -63,6 +80,9 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
  * transport of the fast path. Methods, not closures, so an idle stream holds one small object.
  */
 class RpcCall implements StreamControl, EventStreamTransport {
+  /** The call's context values; handlers find this StreamControl in them. */
+  readonly values: ContextValues = createContextValues().set(streamControlKey, this);
+
   constructor(
     private readonly req: NodeRequest,
     private readonly res: NodeResponse,
@@ -93,9 +113,11 @@ class RpcCall implements StreamControl, EventStreamTransport {
     return pipeFeed(this.res, feed, { schema, codec, writeMaxBytes: this.writeMaxBytes });
   }
 
-  viaConnect(request: UniversalServerRequest): void {
+  /** Hands the call to Connect's universal handler; `body` when a fast path already read it. */
+  viaConnect(body?: RequestBody): void {
     const handler = this.handler;
-    handler(request)
+    const uReq = universalRequestFromNodeRequest(this.req as http.IncomingMessage, this.res as http.ServerResponse, undefined, this.values);
+    handler(body === undefined ? uReq : { ...uReq, body: bodyStream(body) })
       .then((uRes: UniversalServerResponse) => writeResponse(uRes, this.res))
       .catch((reason: unknown) => this.failed(reason));
   }

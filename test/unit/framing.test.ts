@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { StreamEventSchema } from "../../gen/virtufin/api/v1/common_pb.js";
-import { fastStreamWire, singleEnvelope } from "../../src/server/event-stream-call.js";
+import { fastStreamWire } from "../../src/server/event-stream-call.js";
+import { singleEnvelope } from "../../src/server/fast-path.js";
 import { envelope, frameOf, responseCodec, splitEnvelopes } from "../../src/server/framing.js";
 
 describe("fastStreamWire", () => {

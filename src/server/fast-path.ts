@@ -1,0 +1,49 @@
+/**
+ * What the unary and Subscribe fast paths share: the one message of a request body, parsing it
+ * as Connect does (same errors), the router's interceptors around an implementation, and copying
+ * headers an interceptor replaced.
+ */
+import { fromBinary, fromJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ENVELOPE_HEADER_BYTES, type Codec } from "./framing.js";
+
+/**
+ * The one message of a request body, or undefined when the body is not exactly one uncompressed
+ * envelope within `readMaxBytes` (Connect then answers it, with its own errors).
+ */
+export function singleEnvelope(body: Uint8Array, readMaxBytes: number): Uint8Array | undefined {
+  if (body.byteLength < ENVELOPE_HEADER_BYTES || body[0] !== 0) return undefined;
+  const length = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(1);
+  if (length > readMaxBytes || ENVELOPE_HEADER_BYTES + length !== body.byteLength) return undefined;
+  return body.subarray(ENVELOPE_HEADER_BYTES);
+}
+
+/** Parses a request message as Connect's serialisation does: binary errors INTERNAL, JSON errors INVALID_ARGUMENT. */
+export function parseMessage(schema: DescMessage, bytes: Uint8Array, codec: Codec, jsonOptions: Partial<JsonReadOptions> | undefined): unknown {
+  if (codec === "proto") {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (e) {
+      throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+    }
+  }
+  try {
+    return fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true, ...jsonOptions });
+  } catch (e) {
+    throw ConnectError.from(e, Code.InvalidArgument);
+  }
+}
+
+/** The interceptors around `last`, the first one outermost (as Connect applies them). */
+export function withInterceptors<Req, Res>(interceptors: readonly Interceptor[], last: (req: Req) => Promise<Res>): (req: Req) => Promise<Res> {
+  let next = last;
+  for (let i = interceptors.length - 1; i >= 0; i--) next = (interceptors[i] as Interceptor)(next as never) as unknown as (req: Req) => Promise<Res>;
+  return next;
+}
+
+/** Makes `to` hold exactly the fields of `from` (an interceptor may have answered with new Headers). */
+export function copyHeaders(from: Headers, to: Headers): void {
+  if (from === to) return;
+  to.forEach((_, key) => to.delete(key));
+  from.forEach((value, key) => to.set(key, value));
+}

@@ -1,0 +1,82 @@
+/**
+ * Reading a Node request for the fast paths without Connect's universal request: the body up to
+ * a limit, the headers as web Headers, the URL. (universalRequestFromNodeRequest builds all of
+ * that plus an abort controller and listeners for every call; the fast paths need less.)
+ */
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+
+export type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+/** A request body: all of it, or (past the limit) everything as a stream for Connect to read. */
+export type RequestBody = { readonly complete: Uint8Array } | { readonly rest: AsyncIterable<Uint8Array> };
+
+/**
+ * Reads the body up to `limit` bytes. Past the limit it stops reading and hands back what was
+ * read followed by the rest; undefined when the client went away first.
+ */
+export function readRequestBody(req: ServerRequest, limit: number): Promise<RequestBody | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("aborted", onGone);
+      req.off("close", onGone);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+      if (total <= limit) return;
+      cleanup();
+      req.pause();
+      resolve({ rest: readOn(chunks, req) });
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ complete: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) });
+    };
+    const onGone = () => {
+      cleanup();
+      resolve(undefined);
+    };
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onGone);
+    req.once("aborted", onGone);
+    req.once("close", onGone);
+  });
+}
+
+async function* readOn(read: readonly Buffer[], req: ServerRequest): AsyncIterable<Uint8Array> {
+  yield* read;
+  for await (const chunk of req as AsyncIterable<Buffer>) yield chunk;
+}
+
+/** A body already read, as the stream Connect reads. */
+export async function* bodyStream(body: RequestBody): AsyncIterable<Uint8Array> {
+  if ("complete" in body) yield body.complete;
+  else yield* body.rest;
+}
+
+/** The request headers as web Headers (HTTP/2 pseudo-headers left out, as Connect does). */
+export function requestHeaders(req: ServerRequest): Headers {
+  const headers = new Headers();
+  const raw = req.headers;
+  for (const name in raw) {
+    if (name.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = raw[name];
+    if (typeof value === "string") headers.append(name, value);
+    else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+  }
+  return headers;
+}
+
+/** The request URL as Connect reports it to handlers. */
+export function requestUrl(req: ServerRequest): string {
+  const authority = "authority" in req ? req.authority : req.headers.host;
+  const secure = "encrypted" in req.socket && (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${secure ? "https" : "http"}://${authority ?? "localhost"}${req.url ?? ""}`;
+}
