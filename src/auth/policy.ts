@@ -53,14 +53,27 @@ export function parsePolicy(raw: unknown, knownServices: readonly string[]): Pol
   return buildPolicy(auth === undefined ? undefined : createAuthenticator(auth), table, namespaces);
 }
 
+/** Services whose open-mode permissions are kept (names come from requests, so the cache is bounded). */
+const OPEN_PERMISSIONS_CACHE = 1024;
+
 function buildPolicy(authenticate: Authenticator | undefined, table: PermissionsTable | undefined, namespaces: readonly Namespace[]): Policy {
   const open = authenticate === undefined;
+  // Every idle subscriber keeps its permissions: share one object per service instead of one per call.
+  const openByService = new Map<string, ServicePermissions>();
+  const openPermissionsOf = (service: string): ServicePermissions => {
+    let p = openByService.get(service);
+    if (p === undefined) {
+      if (openByService.size >= OPEN_PERMISSIONS_CACHE) openByService.clear();
+      openByService.set(service, (p = openPermissions(service)));
+    }
+    return p;
+  };
   return {
     open,
     namespaces,
     authenticate,
     identityOf: (proven, requestedService) => proven ?? openIdentity(requestedService),
     permissionsOf: (identity) =>
-      identity.via === "open" ? openPermissions(identity.service) : permissionsOf(table ?? { services: new Map() }, identity),
+      identity.via === "open" ? openPermissionsOf(identity.service) : permissionsOf(table ?? { services: new Map() }, identity),
   };
 }
