@@ -24,6 +24,7 @@ import type { Logger } from "../../observability/logger.js";
 import { propagateToOutgoing } from "../../observability/tracing.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
 import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
+import { IndexBatcher, type IndexChange, type IndexStore } from "./index-batcher.js";
 import { RequestQueue } from "./request-queue.js";
 
 export interface SidecarAdapterOptions {
@@ -55,6 +56,8 @@ export class SidecarDaprAdapter implements DaprAdapter {
   readonly kind = "dapr" as const;
   private readonly client: Client<typeof Dapr>;
   private readonly resilience: Resilience;
+  /** One group-committing writer per (store, service) key index. */
+  private readonly indexBatchers = new Map<string, IndexBatcher>();
 
   constructor(private readonly options: SidecarAdapterOptions) {
     this.client = createClient(
@@ -293,30 +296,26 @@ export class SidecarDaprAdapter implements DaprAdapter {
   }
 
   /**
-   * Compare-and-swap on the index: read it with its ETag, change it, write it back only if the
-   * ETag still holds; on a conflict read again. Concurrent writers and replicas never lose a key.
-   * Creating the index has no ETag to check, so a creation is verified by reading it back.
+   * Compare-and-swap on the index, batched per index (index-batcher.ts): read it with its ETag,
+   * apply every queued change, write it back only if the ETag still holds; on a conflict read
+   * again. Concurrent writers and replicas never lose a key.
    */
-  private async indexUpdate(store: string, service: string, mutate: (keys: Set<string>) => boolean, signal?: AbortSignal): Promise<void> {
-    for (let attempt = 0; attempt < INDEX_CAS_ATTEMPTS; attempt++) {
-      const { keys, etag } = await this.readIndexRaw(store, service, signal);
-      const wanted = new Set(keys);
-      if (!mutate(wanted)) return;
-      const body = new TextEncoder().encode(JSON.stringify({ keys: [...wanted].sort() }));
-      try {
-        await this.rawSave(store, indexKey(service), body, etag === "" ? undefined : etag, signal);
-      } catch (err) {
-        // A lost race, or a write whose outcome is unknown under heavy contention: either way the
-        // next read shows whether the change is in, so going round again is always safe.
-        if (signal?.aborted || attempt >= INDEX_CAS_ATTEMPTS - 1) throw err;
-        await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt), signal);
-        continue;
-      }
-      if (etag !== "") return;
-      // The index was created without a CAS (there was no ETag to check): go round once more,
-      // where the read confirms our change (mutate answers false) or the CAS repairs it.
+  private indexUpdate(store: string, service: string, change: IndexChange, signal?: AbortSignal): Promise<void> {
+    const id = `${store}\u0000${service}`;
+    let batcher = this.indexBatchers.get(id);
+    if (batcher === undefined) {
+      const indexStore: IndexStore = {
+        read: () => this.readIndexRaw(store, service),
+        write: (keys, etag) => this.rawSave(store, indexKey(service), new TextEncoder().encode(JSON.stringify({ keys })), etag),
+      };
+      batcher = new IndexBatcher(indexStore, {
+        attempts: INDEX_CAS_ATTEMPTS,
+        backoff: (attempt) => sleep(Math.random() * Math.min(200, 5 * 2 ** attempt)),
+        exhausted: () => new BackendUnavailableError(`the key index of "${service}" is under too much contention; retry`),
+      });
+      this.indexBatchers.set(id, batcher);
     }
-    throw new BackendUnavailableError(`the key index of "${service}" is under too much contention; retry`);
+    return batcher.update(change, signal);
   }
 
   /** One Dapr call through its breaker, with Dapr's errors turned into the gateway's. */
