@@ -5,6 +5,7 @@
  * run, writes the Markdown report and its SVG plots, and with --guard checks the ratios against
  * bench/guard.json (exit code 1 naming each failed ratio).
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -84,6 +85,10 @@ async function main(): Promise<void> {
     `${options.quick ? "quick" : "full"} run ${run} on ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; ` +
       (pinning.enabled ? `servers on core ${pinning.serverCore}, load client on core ${pinning.clientCore}` : `not pinned: ${pinning.reason}`),
   );
+  // The gateway runs from its build, as `npm start` runs it.
+  progress.line("bench", "building the gateway (npm run build)");
+  const build = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
   const client = await startLoadClient(pinning);
   const ctx: BenchContext = {
     quick: options.quick,

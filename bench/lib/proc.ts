@@ -47,13 +47,17 @@ function pinPrefix(pinning: Pinning, role: Role): string[] {
   return ["taskset", "-c", String(role === "server" ? pinning.serverCore : pinning.clientCore)];
 }
 
-/** Spawns `node [nodeArgs] --import tsx script args` (pinned for its role), optionally with an IPC channel. */
+/**
+ * Spawns `node [nodeArgs] --import tsx script args` (pinned for its role), optionally with an IPC
+ * channel; `tsx: false` runs built JavaScript as it is.
+ */
 export function spawnNode(
   script: string,
   args: readonly string[],
-  options: { pinning: Pinning; role: Role; ipc?: boolean; nodeArgs?: readonly string[]; env?: Record<string, string> },
+  options: { pinning: Pinning; role: Role; ipc?: boolean; nodeArgs?: readonly string[]; env?: Record<string, string>; tsx?: boolean },
 ): ChildProcess {
-  const command = [...pinPrefix(options.pinning, options.role), process.execPath, ...(options.nodeArgs ?? []), "--import", "tsx", script, ...args];
+  const loader = options.tsx === false ? [] : ["--import", "tsx"];
+  const command = [...pinPrefix(options.pinning, options.role), process.execPath, ...(options.nodeArgs ?? []), ...loader, script, ...args];
   const [bin, ...rest] = command as [string, ...string[]];
   return spawn(bin, rest, {
     cwd: ROOT,

@@ -1,5 +1,5 @@
 /**
- * The processes a workload measures: the real gateway started the way users start it (src/main.ts
+ * The processes a workload measures: the real gateway started the way users start it (dist/src/main.js
  * with CLI flags), the baseline servers of bench/baselines/, and the load generator. Servers are
  * pinned to the server core, the load generator to the client core.
  */
@@ -25,13 +25,17 @@ export interface GatewayOptions {
   readonly nodeArgs?: readonly string[];
 }
 
-/** Starts `node --import tsx src/main.ts` pinned to the server core; resolves once it logged its port. */
+/**
+ * Starts the built gateway as `npm start` does (`node --enable-source-maps --import
+ * dist/src/observability/telemetry-preload.js dist/src/main.js`; bench/run.ts builds first), pinned
+ * to the server core; resolves once it logged its port.
+ */
 export async function startGateway(pinning: Pinning, options: GatewayOptions): Promise<ServerTarget> {
   const dir = mkdtempSync(join(tmpdir(), "vf-bench-"));
   const servicesFile = join(dir, "services.json");
   writeFileSync(servicesFile, JSON.stringify({ services: [{ name: options.service, topics: [] }] }));
   const child = spawnNode(
-    join(ROOT, "src/main.ts"),
+    join(ROOT, "dist/src/main.js"),
     [
       "--host", "127.0.0.1",
       "--http-port", "0",
@@ -40,7 +44,12 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
       "--backend", options.backend,
       ...(options.extraArgs ?? []),
     ],
-    { pinning, role: "server", ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) },
+    {
+      pinning,
+      role: "server",
+      tsx: false,
+      nodeArgs: ["--enable-source-maps", "--import", join(ROOT, "dist/src/observability/telemetry-preload.js"), ...(options.nodeArgs ?? [])],
+    },
   );
   const output = captureOutput(child);
   const port = await new Promise<number>((resolve, reject) => {
