@@ -24,6 +24,7 @@ import type { Logger } from "../../observability/logger.js";
 import { propagateToOutgoing } from "../../observability/tracing.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
 import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
+import { GrpcUnaryClient } from "./grpc-unary-client.js";
 import { IndexBatcher, type IndexChange, type IndexStore } from "./index-batcher.js";
 import { RequestQueue } from "./request-queue.js";
 
@@ -56,6 +57,8 @@ export class SidecarDaprAdapter implements DaprAdapter {
   readonly kind = "dapr" as const;
   private readonly client: Client<typeof Dapr>;
   private readonly resilience: Resilience;
+  /** The hot unary calls (state, publish); the Connect client keeps metadata and the streaming subscription. */
+  private readonly unary: GrpcUnaryClient;
   /** One group-committing writer per (store, service) key index. */
   private readonly indexBatchers = new Map<string, IndexBatcher>();
 
@@ -65,6 +68,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
       createGrpcTransport({ baseUrl: `http://${options.host}:${options.grpcPort}`, interceptors: [propagateToOutgoing()] }),
     );
     this.resilience = options.resilience;
+    this.unary = new GrpcUnaryClient(`http://${options.host}:${options.grpcPort}`);
   }
 
   /** Waits until the sidecar answers, logging progress, so readiness reflects it. */
@@ -92,7 +96,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
   }
 
   async getState(store: string, service: string, key: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
-    const res = await this.call("dapr.getState", (s) => this.client.getState({ storeName: store, key: daprKey(service, key) }, { signal: s }), true, signal);
+    const res = await this.call("dapr.getState", (s) => this.unary.call(Dapr.method.getState, { storeName: store, key: daprKey(service, key) }, s), true, signal);
     return res.etag === "" ? undefined : { value: decodeText(res.data), etag: res.etag };
   }
 
@@ -101,7 +105,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
     if (keys.length === 0) return out;
     const res = await this.call(
       "dapr.getBulkState",
-      (s) => this.client.getBulkState({ storeName: store, keys: keys.map((k) => daprKey(service, k)), parallelism: 16 }, { signal: s }),
+      (s) => this.unary.call(Dapr.method.getBulkState, { storeName: store, keys: keys.map((k) => daprKey(service, k)), parallelism: 16 }, s),
       true,
       signal,
     );
@@ -130,13 +134,14 @@ export class SidecarDaprAdapter implements DaprAdapter {
     await this.call(
       "dapr.deleteState",
       (s) =>
-        this.client.deleteState(
+        this.unary.call(
+          Dapr.method.deleteState,
           {
             storeName: store,
             key: daprKey(service, key),
             ...(etag === undefined ? {} : { etag: { value: etag }, options: { concurrency: StateOptions_StateConcurrency.CONCURRENCY_FIRST_WRITE } }),
           },
-          { signal: s },
+          s,
         ),
       etag === undefined,
       signal,
@@ -166,7 +171,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
     // A retried publish sends the same bytes with the same CloudEvent id, so brokers can de-duplicate.
     await this.call(
       "dapr.publishEvent",
-      (s) => this.client.publishEvent({ pubsubName: pubsub, topic: this.options.topicPrefix + topic, data, dataContentType: "application/json", metadata }, { signal: s }),
+      (s) => this.unary.call(Dapr.method.publishEvent, { pubsubName: pubsub, topic: this.options.topicPrefix + topic, data, dataContentType: "application/json", metadata }, s),
       true,
       signal,
     );
@@ -225,6 +230,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
 
   async close(): Promise<void> {
     this.resilience.shutdown();
+    this.unary.close();
   }
 
   /** Hands one broker message to the gateway; the answer is the ack sent back to Dapr. */
@@ -253,7 +259,8 @@ export class SidecarDaprAdapter implements DaprAdapter {
     await this.call(
       "dapr.saveState",
       (s) =>
-        this.client.saveState(
+        this.unary.call(
+          Dapr.method.saveState,
           {
             storeName: store,
             states: [
@@ -266,7 +273,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
               },
             ],
           },
-          { signal: s },
+          s,
         ),
       // A conditional write whose outcome is unknown must not be retried blindly.
       etag === undefined,
@@ -275,7 +282,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
   }
 
   private async readIndexRaw(store: string, service: string, signal?: AbortSignal): Promise<{ keys: Set<string>; etag: string }> {
-    const res = await this.call("dapr.getState", (s) => this.client.getState({ storeName: store, key: indexKey(service) }, { signal: s }), true, signal);
+    const res = await this.call("dapr.getState", (s) => this.unary.call(Dapr.method.getState, { storeName: store, key: indexKey(service) }, s), true, signal);
     if (res.etag === "") return { keys: new Set(), etag: "" };
     const parsed = JSON.parse(decodeText(res.data)) as { keys?: unknown };
     const keys = Array.isArray(parsed.keys) ? parsed.keys.filter((k): k is string => typeof k === "string") : [];
