@@ -52,6 +52,8 @@ interface BrokerEnvelope {
 }
 const RESUBSCRIBE_BASE_MS = 250;
 const RESUBSCRIBE_MAX_MS = 10_000;
+/** At most this many events wait for their ack; beyond it, reading the next waits for one. */
+const MAX_EVENTS_IN_FLIGHT = 64;
 
 export class SidecarDaprAdapter implements DaprAdapter {
   readonly kind = "dapr" as const;
@@ -189,6 +191,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
         const requests = new RequestQueue<SubscribeRequest>();
         requests.push({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: pubsub, topic: brokerTopic, metadata: {} } } });
         let connected = false;
+        const inFlight = new Set<Promise<void>>();
         try {
           for await (const res of this.client.subscribeTopicEventsAlpha1(requests, { signal: stop.signal })) {
             const message = res.subscribeTopicEventsResponseType;
@@ -199,8 +202,15 @@ export class SidecarDaprAdapter implements DaprAdapter {
               continue;
             }
             if (message.case !== "eventMessage") continue;
-            const status = await this.deliver(message.value.data, openedAt, handlers);
-            requests.push({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id: message.value.id, status: { status } } } });
+            // deliver() calls onEvent before its first await, so handlers see events in stream
+            // order; the ack goes out when it settles, without holding up the next read.
+            const { id } = message.value;
+            const acked = this.deliver(message.value.data, openedAt, handlers).then((status) =>
+              requests.push({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id, status: { status } } } }),
+            );
+            inFlight.add(acked);
+            void acked.finally(() => inFlight.delete(acked));
+            if (inFlight.size >= MAX_EVENTS_IN_FLIGHT) await Promise.race(inFlight);
           }
           if (!stop.signal.aborted) throw new Error("the sidecar ended the subscription stream");
         } catch (err) {
