@@ -3,6 +3,7 @@
  * with CLI flags), the baseline servers of bench/baselines/, and the load generator. Servers are
  * pinned to the server core, the load generator to the client core.
  */
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,8 @@ export interface ServerTarget {
   readonly pid: number;
   readonly port: number;
   stats(): ProcStats;
+  /** RSS and V8 heap in use right after two forced full collections (bench/lib/gc-probe.mjs). */
+  memoryAfterGc(): Promise<{ rssBytes: number; heapUsedBytes: number }>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -48,7 +51,7 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
       pinning,
       role: "server",
       tsx: false,
-      nodeArgs: ["--enable-source-maps", "--import", join(ROOT, "dist/src/observability/telemetry-preload.js"), ...(options.nodeArgs ?? [])],
+      nodeArgs: ["--enable-source-maps", ...GC_PROBE_ARGS, "--import", join(ROOT, "dist/src/observability/telemetry-preload.js"), ...(options.nodeArgs ?? [])],
     },
   );
   const output = captureOutput(child);
@@ -76,12 +79,40 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
     pid,
     port,
     stats: () => procStats(pid),
+    memoryAfterGc: () => memoryAfterGc(child),
     output,
     async stop() {
       await stopChild(child, 10_000);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every server W2 measures loads the GC probe, so "after GC" means the same for all of them. */
+const GC_PROBE_ARGS = ["--expose-gc", "--import", join(ROOT, "bench/lib/gc-probe.mjs")];
+
+/** Signals the server's GC probe and waits for the line it writes on stderr. */
+function memoryAfterGc(child: ChildProcess): Promise<{ rssBytes: number; heapUsedBytes: number }> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => done(new Error("no GCPROBE line within 15 s (is bench/lib/gc-probe.mjs loaded?)")), 15_000);
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      const m = /GCPROBE (\{[^\n]*\})\n/.exec(text);
+      if (m === null) return;
+      const probe = JSON.parse(m[1] as string) as { rss: number; heapUsed: number; gc: boolean };
+      if (!probe.gc) done(new Error("the GC probe has no gc(): --expose-gc missing"));
+      else done(undefined, { rssBytes: probe.rss, heapUsedBytes: probe.heapUsed });
+    };
+    const done = (err: Error | undefined, value?: { rssBytes: number; heapUsedBytes: number }) => {
+      clearTimeout(timer);
+      child.stderr?.off("data", onData);
+      if (err !== undefined) reject(err);
+      else resolve(value as { rssBytes: number; heapUsedBytes: number });
+    };
+    child.stderr?.on("data", onData);
+    child.kill("SIGUSR2");
+  });
 }
 
 export type BaselineKind = "raw-http2" | "grpc-js";
@@ -96,12 +127,12 @@ export interface BaselineTarget extends ServerTarget {
 }
 
 export async function startBaseline(pinning: Pinning, kind: BaselineKind, templateBase64?: string): Promise<BaselineTarget> {
-  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), [], { pinning, role: "server", ipc: true });
+  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), [], { pinning, role: "server", ipc: true, nodeArgs: GC_PROBE_ARGS });
   const ipc = new IpcChild(child, kind);
   const ready = await ipc.notice<{ type: string; port: number }>(60_000);
   if (templateBase64 !== undefined) await ipc.call("template", { base64: templateBase64 });
   const pid = child.pid ?? -1;
-  return { name: kind, pid, port: ready.port, ipc, stats: () => procStats(pid), output: ipc.output, stop: () => ipc.stop() };
+  return { name: kind, pid, port: ready.port, ipc, stats: () => procStats(pid), memoryAfterGc: () => memoryAfterGc(child), output: ipc.output, stop: () => ipc.stop() };
 }
 
 export async function startLoadClient(pinning: Pinning): Promise<IpcChild> {
