@@ -7,6 +7,6 @@ process.on("SIGUSR2", () => {
     globalThis.gc();
     globalThis.gc();
   }
-  const { rss, heapUsed } = process.memoryUsage();
-  process.stderr.write(`GCPROBE ${JSON.stringify({ rss, heapUsed, gc: typeof globalThis.gc === "function" })}\n`);
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  process.stderr.write(`GCPROBE ${JSON.stringify({ rss, heapUsed, heapTotal, external, arrayBuffers, gc: typeof globalThis.gc === "function" })}\n`);
 });
