@@ -17,6 +17,7 @@ import * as dapr from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
 import { PublishEventRequestSchema } from "../gen/virtufin/api/v1/pubsub_pb.js";
 import { GetStateRequestSchema, SaveStateRequestSchema } from "../gen/virtufin/api/v1/state_pb.js";
 import { startDaprd } from "../test/support/daprd.js";
+import { envelope } from "../src/server/framing.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CALLS = Number(process.argv[2] ?? 5000);
@@ -31,13 +32,6 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-function frame(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
-}
 
 interface Call {
   readonly path: string;
@@ -45,7 +39,7 @@ interface Call {
 }
 
 function call<S extends DescMessage>(path: string, schema: S, init: (i: number) => MessageInitShape<S>): Call {
-  return { path, body: (i) => frame(toBinary(schema, create(schema, init(i)))) };
+  return { path, body: (i) => envelope(toBinary(schema, create(schema, init(i)))) };
 }
 
 /** Sends `total` calls with `inFlight` outstanding; resolves with calls/s and failed calls. */

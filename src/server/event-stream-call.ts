@@ -18,24 +18,11 @@ import { Code, ConnectError, type ContextValues, type HandlerContext, type Inter
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { copyHeaders, parseMessage, singleEnvelope, withInterceptors } from "./fast-path.js";
+import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
 import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
-export type StreamProtocol = "grpc" | "grpc-web" | "connect";
-
-export interface StreamWire {
-  readonly protocol: StreamProtocol;
-  readonly codec: Codec;
-  /** The content type Connect answers with for this protocol and codec. */
-  readonly responseContentType: string;
-}
-
-type HeaderValue = string | string[] | undefined;
-
-function single(value: HeaderValue): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
+export type StreamWire = Wire;
 
 /**
  * Whether the fast path serves a request, from its method, HTTP version and headers (pure):
@@ -51,22 +38,12 @@ export function fastStreamWire(method: string | undefined, httpVersionMajor: num
   if (headers["grpc-timeout"] !== undefined || headers["connect-timeout-ms"] !== undefined) return undefined;
   const contentType = single(headers["content-type"])?.toLowerCase();
   switch (contentType) {
-    case "application/grpc":
-    case "application/grpc+proto":
-      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "proto", responseContentType: "application/grpc+proto" } : undefined;
-    case "application/grpc+json":
-      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "json", responseContentType: "application/grpc+json" } : undefined;
-    case "application/grpc-web":
-    case "application/grpc-web+proto":
-      return { protocol: "grpc-web", codec: "proto", responseContentType: "application/grpc-web+proto" };
-    case "application/grpc-web+json":
-      return { protocol: "grpc-web", codec: "json", responseContentType: "application/grpc-web+json" };
     case "application/connect+proto":
       return { protocol: "connect", codec: "proto", responseContentType: "application/connect+proto" };
     case "application/connect+json":
       return { protocol: "connect", codec: "json", responseContentType: "application/connect+json" };
     default:
-      return undefined;
+      return grpcWire(contentType, httpVersionMajor);
   }
 }
 

@@ -7,6 +7,42 @@ import { fromBinary, fromJsonString, type DescMessage, type JsonReadOptions } fr
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ENVELOPE_HEADER_BYTES, type Codec } from "./framing.js";
 
+export type WireProtocol = "grpc" | "grpc-web" | "connect";
+
+/** What a fast path speaks with a client: the protocol, the codec, and the content type Connect answers with. */
+export interface Wire {
+  readonly protocol: WireProtocol;
+  readonly codec: Codec;
+  readonly responseContentType: string;
+}
+
+export type HeaderValue = string | string[] | undefined;
+
+export function single(value: HeaderValue): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The wire of a gRPC or gRPC-Web content type (the same for unary and streaming calls: both
+ * envelope their messages), or undefined; gRPC only over HTTP/2.
+ */
+export function grpcWire(contentType: string | undefined, httpVersionMajor: number): Wire | undefined {
+  switch (contentType) {
+    case "application/grpc":
+    case "application/grpc+proto":
+      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "proto", responseContentType: "application/grpc+proto" } : undefined;
+    case "application/grpc+json":
+      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "json", responseContentType: "application/grpc+json" } : undefined;
+    case "application/grpc-web":
+    case "application/grpc-web+proto":
+      return { protocol: "grpc-web", codec: "proto", responseContentType: "application/grpc-web+proto" };
+    case "application/grpc-web+json":
+      return { protocol: "grpc-web", codec: "json", responseContentType: "application/grpc-web+json" };
+    default:
+      return undefined;
+  }
+}
+
 /**
  * The one message of a request body, or undefined when the body is not exactly one uncompressed
  * envelope within `readMaxBytes` (Connect then answers it, with its own errors).

@@ -19,25 +19,13 @@ import { Code, ConnectError, type ContextValues, type HandlerContext, type Inter
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { copyHeaders, parseMessage, singleEnvelope, withInterceptors } from "./fast-path.js";
-import { ENVELOPE_HEADER_BYTES, envelope, serialize, type Codec } from "./framing.js";
+import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type HeaderValue, type Wire } from "./fast-path.js";
+import { ENVELOPE_HEADER_BYTES, envelope, serialize } from "./framing.js";
 import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
-export type UnaryProtocol = "grpc" | "grpc-web" | "connect";
-
-export interface UnaryWire {
-  readonly protocol: UnaryProtocol;
-  readonly codec: Codec;
-  /** The content type Connect answers a successful call with. */
-  readonly responseContentType: string;
+export interface UnaryWire extends Wire {
   /** The client's deadline, when it sent a valid one. */
   readonly timeoutMs: number | undefined;
-}
-
-type HeaderValue = string | string[] | undefined;
-
-function single(value: HeaderValue): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /**
@@ -61,18 +49,8 @@ export function fastUnaryWire(method: string | undefined, httpVersionMajor: numb
   return { ...wire, timeoutMs: timeout.timeoutMs };
 }
 
-function wireOf(contentType: string | undefined, httpVersionMajor: number): Omit<UnaryWire, "timeoutMs"> | undefined {
+function wireOf(contentType: string | undefined, httpVersionMajor: number): Wire | undefined {
   switch (contentType) {
-    case "application/grpc":
-    case "application/grpc+proto":
-      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "proto", responseContentType: "application/grpc+proto" } : undefined;
-    case "application/grpc+json":
-      return httpVersionMajor === 2 ? { protocol: "grpc", codec: "json", responseContentType: "application/grpc+json" } : undefined;
-    case "application/grpc-web":
-    case "application/grpc-web+proto":
-      return { protocol: "grpc-web", codec: "proto", responseContentType: "application/grpc-web+proto" };
-    case "application/grpc-web+json":
-      return { protocol: "grpc-web", codec: "json", responseContentType: "application/grpc-web+json" };
     case "application/proto":
       return { protocol: "connect", codec: "proto", responseContentType: "application/proto" };
     case "application/json":
@@ -80,7 +58,7 @@ function wireOf(contentType: string | undefined, httpVersionMajor: number): Omit
     case "application/json;charset=utf-8":
       return { protocol: "connect", codec: "json", responseContentType: "application/json" };
     default:
-      return undefined;
+      return grpcWire(contentType, httpVersionMajor);
   }
 }
 

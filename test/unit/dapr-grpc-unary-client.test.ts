@@ -13,14 +13,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Dapr, GetStateRequestSchema, GetStateResponseSchema } from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
 import { GrpcUnaryClient } from "../../src/dapr/sidecar/grpc-unary-client.js";
 import { classifyDaprError, provesNotSent } from "../../src/dapr/resilience.js";
+import { envelope } from "../../src/server/framing.js";
 
-function frame(bytes: Uint8Array): Buffer {
-  const f = Buffer.allocUnsafe(5 + bytes.byteLength);
-  f[0] = 0;
-  f.writeUInt32BE(bytes.byteLength, 1);
-  f.set(bytes, 5);
-  return f;
-}
 
 /** A gRPC server whose GetState answers by key: "ok-*" with data, "missing" NOT_FOUND in trailers, "only" trailers-only, "reset", "hang". */
 function startServer(port = 0): Promise<{ server: http2.Http2Server; port: number; seen: http2.IncomingHttpHeaders[] }> {
@@ -50,7 +44,7 @@ function startServer(port = 0): Promise<{ server: http2.Http2Server; port: numbe
         default:
           stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
           stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-          stream.end(frame(toBinary(GetStateResponseSchema, create(GetStateResponseSchema, { data: new TextEncoder().encode(`value of ${req.key}`), etag: "7" }))));
+          stream.end(envelope(toBinary(GetStateResponseSchema, create(GetStateResponseSchema, { data: new TextEncoder().encode(`value of ${req.key}`), etag: "7" }))));
       }
     });
   });
