@@ -115,19 +115,21 @@ function memoryAfterGc(child: ChildProcess): Promise<{ rssBytes: number; heapUse
   });
 }
 
-export type BaselineKind = "raw-http2" | "grpc-js";
+export type BaselineKind = "raw-http2" | "grpc-js" | "grpc-js-gateway";
 
 const BASELINE_SCRIPTS: Record<BaselineKind, string> = {
   "raw-http2": "bench/baselines/raw-http2-fanout.ts",
   "grpc-js": "bench/baselines/grpc-js-fanout.ts",
+  "grpc-js-gateway": "bench/baselines/grpc-js-gateway.ts",
 };
 
 export interface BaselineTarget extends ServerTarget {
   readonly ipc: IpcChild;
 }
 
-export async function startBaseline(pinning: Pinning, kind: BaselineKind, templateBase64?: string): Promise<BaselineTarget> {
-  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), [], { pinning, role: "server", ipc: true, nodeArgs: GC_PROBE_ARGS });
+export async function startBaseline(pinning: Pinning, kind: BaselineKind, options: { templateBase64?: string | undefined; args?: readonly string[] } = {}): Promise<BaselineTarget> {
+  const { templateBase64, args = [] } = options;
+  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), args, { pinning, role: "server", ipc: true, nodeArgs: GC_PROBE_ARGS });
   const ipc = new IpcChild(child, kind);
   const ready = await ipc.notice<{ type: string; port: number }>(60_000);
   if (templateBase64 !== undefined) await ipc.call("template", { base64: templateBase64 });

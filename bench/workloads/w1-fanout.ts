@@ -16,7 +16,7 @@ const NAMES: readonly Name[] = ["gateway", "raw-http2", "grpc-js"];
 
 async function start(ctx: BenchContext, name: Name): Promise<ServerTarget> {
   if (name === "gateway") return startGateway(ctx.pinning, { backend: "embedded", service: ctx.service, extraArgs: ["--max-subscribers", "60000"] });
-  return startBaseline(ctx.pinning, name, ctx.template);
+  return startBaseline(ctx.pinning, name, { templateBase64: ctx.template });
 }
 
 export async function runW1(ctx: BenchContext): Promise<WorkloadReport> {

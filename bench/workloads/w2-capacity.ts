@@ -35,7 +35,7 @@ async function measure(ctx: BenchContext, name: Name, n: number): Promise<Capaci
   const target: ServerTarget =
     name === "gateway"
       ? await startGateway(ctx.pinning, { backend: "embedded", service: ctx.service, extraArgs: ["--max-subscribers", String(Math.max(10000, n + 100))] })
-      : await startBaseline(ctx.pinning, name, ctx.template);
+      : await startBaseline(ctx.pinning, name, { templateBase64: ctx.template });
   try {
     await sleep(1000);
     const rssBefore = target.stats().rssBytes;

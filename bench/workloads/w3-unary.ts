@@ -2,12 +2,14 @@
  * W3 unary state: GetState and SaveState with 200-byte values, open-loop at fixed rates over 16
  * HTTP/2 connections. The gateway on daprd against the same client calling daprd's gRPC API
  * directly (the key layout the gateway uses) and against Node calling Redis directly (ioredis);
- * the gateway on its embedded store alongside.
+ * the gateway on its embedded store alongside. Then saturation (closed loop) of the gateway on
+ * daprd against a grpc-js gateway making the same daprd call (bench/baselines/grpc-js-gateway.ts).
  */
+import { median } from "../lib/histogram.js";
 import { formatCpuPerMsg, formatInt, formatMs } from "../lib/progress.js";
 import type { WorkloadReport } from "../lib/report.js";
 import { lineChart, percentileToX, xToPercentileLabel } from "../lib/svg.js";
-import { startGateway } from "../lib/targets.js";
+import { startBaseline, startGateway, type ServerTarget } from "../lib/targets.js";
 import type { BenchContext } from "./context.js";
 import { daprdMissing, startDaprEnv } from "./daprd-env.js";
 import { measureUnary, unaryArgs, type UnaryMeasurement } from "./unary.js";
@@ -20,7 +22,7 @@ const OP_NAME: Record<Op, string> = { get: "GetState", save: "SaveState" };
 
 export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
   const what =
-    "GetState and SaveState with 200-byte values at fixed rates (open loop, latency from the intended send time), 16 HTTP/2 connections. The gateway on daprd (Redis state store) against the same client calling daprd's gRPC API directly and against Node calling Redis directly (ioredis, GET/SET); the gateway on its embedded store alongside.";
+    "GetState and SaveState with 200-byte values at fixed rates (open loop, latency from the intended send time), 16 HTTP/2 connections. The gateway on daprd (Redis state store) against the same client calling daprd's gRPC API directly and against Node calling Redis directly (ioredis, GET/SET); the gateway on its embedded store alongside. Then saturation (closed loop): the gateway on daprd against a grpc-js gateway making the same daprd call (bench/baselines/grpc-js-gateway.ts).";
   const missing = daprdMissing();
   if (missing !== undefined) {
     ctx.progress.line("W3", `skipped: ${missing}`);
@@ -31,6 +33,7 @@ export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
   const warmupMs = ctx.quick ? 500 : 1500;
   const results = new Map<string, UnaryMeasurement>();
   const key = (rate: number, op: Op, t: Target) => `${rate} ${op} ${t}`;
+  let saturation: Saturation | undefined;
 
   const env = await startDaprEnv(ctx, "redis");
   try {
@@ -46,6 +49,7 @@ export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
         );
       }
     }
+    saturation = await measureSaturation(ctx, env.gateway, env.daprd.grpcPort, env.daprdStats);
   } finally {
     await env.stop();
   }
@@ -86,7 +90,9 @@ export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
       }
     }
   }
-  goals.push({ text: "saturation at least 0.5x a grpc-js gateway doing the same backend call", met: undefined, detail: "not measured: the harness has no grpc-js gateway-on-daprd baseline yet" });
+  const sat = saturationReport(saturation);
+  for (const [name, value] of sat.ratios) ctx.ratios.set(name, value);
+  goals.push(...sat.goals);
   const plot = ctx.writePlot(
     "w3-getstate-latency.svg",
     lineChart({
@@ -100,9 +106,10 @@ export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
     id: "W3",
     title: "unary state",
     what,
-    tables: [{ header: ["rate", "call", "target", "achieved calls/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU/call", "over daprd direct (p50 / p99 ms)", "errors"], rows }],
+    tables: [{ header: ["rate", "call", "target", "achieved calls/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU/call", "over daprd direct (p50 / p99 ms)", "errors"], rows }, sat.table],
     goals,
     notes: [
+      ...sat.notes,
       "Server CPU per call: the gateway's and daprd's CPU-seconds together for the gateway on daprd, daprd's alone for daprd direct; Redis's own CPU is not counted (it is the machine's shared server). daprd is not pinned (a multi-threaded Go process sharing the server side with the gateway).",
       "The gateway logs one line per RPC at its default level (info), as users run it; that cost is part of its figures.",
       "SaveState runs before GetState at each rate, so every target reads keys it wrote itself. daprd direct uses keys \`<service>-<key>\` (daprd refuses \`||\` in a key it is given).",
@@ -111,4 +118,107 @@ export async function runW3(ctx: BenchContext): Promise<WorkloadReport> {
     ],
     plots: [{ file: plot, title: "W3 GetState latency at 1,000 calls/s" }],
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saturation against a grpc-js gateway on the same daprd
+// ---------------------------------------------------------------------------------------------
+
+type SatTarget = "gateway (dapr)" | "grpc-js gateway";
+const SAT_TARGETS: readonly SatTarget[] = ["gateway (dapr)", "grpc-js gateway"];
+
+/** Closed loop: this many calls always in flight over the 16 connections, enough to saturate either server. */
+export const SATURATION_CONCURRENCY = 128;
+
+interface Saturation {
+  readonly rounds: number;
+  /** Per op and target, one measurement per round (interleaved gateway, baseline, gateway...). */
+  readonly runs: ReadonlyMap<string, readonly UnaryMeasurement[]>;
+}
+
+const satKey = (op: Op, t: SatTarget) => `${op} ${t}`;
+
+/**
+ * The gateway on daprd against bench/baselines/grpc-js-gateway.ts on the same daprd, closed loop,
+ * SaveState then GetState, the two servers interleaved per round so drift hits both alike.
+ */
+async function measureSaturation(ctx: BenchContext, gateway: ServerTarget, daprGrpcPort: number, daprdStats: () => ReturnType<ServerTarget["stats"]>): Promise<Saturation> {
+  const rounds = ctx.quick ? 1 : 3;
+  // Quick mode keeps the whole smoke run under 2 minutes: one short window per server.
+  const durationMs = ctx.quick ? 1000 : 4000;
+  const warmupMs = ctx.quick ? 300 : 1000;
+  const baseline = await startBaseline(ctx.pinning, "grpc-js-gateway", { args: ["--dapr-grpc-port", String(daprGrpcPort)] });
+  const runs = new Map<string, UnaryMeasurement[]>();
+  try {
+    const servers: Record<SatTarget, ServerTarget> = { "gateway (dapr)": gateway, "grpc-js gateway": baseline };
+    for (const op of ["save", "get"] as const) {
+      for (let round = 0; round < rounds; round++) {
+        for (const t of SAT_TARGETS) {
+          const server = servers[t];
+          const m = await measureUnary(ctx, {
+            tag: "W3",
+            label: `saturation ${OP_NAME[op]} ${t}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}`,
+            cmd: "unary",
+            args: unaryArgs(ctx, { port: server.port, target: "gateway", op, mode: "closed", concurrency: SATURATION_CONCURRENCY, warmupMs, durationMs }),
+            servers: [server.stats, daprdStats],
+          });
+          const list = runs.get(satKey(op, t)) ?? [];
+          list.push(m);
+          runs.set(satKey(op, t), list);
+        }
+      }
+    }
+  } finally {
+    await baseline.stop();
+  }
+  return { rounds, runs };
+}
+
+/** The round whose achieved rate is the median one (its latency and CPU go in the table). */
+function medianRun(list: readonly UnaryMeasurement[]): UnaryMeasurement {
+  const m = median(list.map((r) => r.rate));
+  return list.reduce((best, r) => (Math.abs(r.rate - m) < Math.abs(best.rate - m) ? r : best));
+}
+
+function saturationReport(s: Saturation | undefined): { table: { caption: string; header: string[]; rows: string[][] }; goals: { text: string; met: boolean | undefined; detail: string }[]; ratios: [string, number][]; notes: string[] } {
+  const caption = `Saturation on daprd: closed loop, ${SATURATION_CONCURRENCY} calls in flight over 16 connections`;
+  const header = ["call", "server", "calls/s (median)", "rounds (calls/s)", "p50 ms", "p99 ms", "server + daprd CPU/call", "gateway / grpc-js gateway", "errors"];
+  const goalText = "GetState saturation at least 0.5x a grpc-js gateway doing the same backend call";
+  if (s === undefined) {
+    return { table: { caption, header, rows: [] }, goals: [{ text: goalText, met: undefined, detail: "not measured" }], ratios: [], notes: [] };
+  }
+  const rows: string[][] = [];
+  const ratios: [string, number][] = [];
+  const goals: { text: string; met: boolean | undefined; detail: string }[] = [];
+  for (const op of ["get", "save"] as const) {
+    const gw = s.runs.get(satKey(op, "gateway (dapr)")) ?? [];
+    const base = s.runs.get(satKey(op, "grpc-js gateway")) ?? [];
+    if (gw.length === 0 || base.length === 0) continue;
+    const ratio = median(gw.map((r) => r.rate)) / median(base.map((r) => r.rate));
+    ratios.push([`W3 saturation ${OP_NAME[op]} gateway/grpc-js-gateway calls/s`, ratio]);
+    for (const [t, list] of [["gateway (dapr)", gw], ["grpc-js gateway", base]] as const) {
+      const m = medianRun(list);
+      const errors = list.reduce((n, r) => n + r.errors, 0);
+      rows.push([
+        OP_NAME[op],
+        t,
+        formatInt(median(list.map((r) => r.rate))),
+        list.map((r) => formatInt(r.rate)).join(", "),
+        formatMs(m.latency.percentile(50)),
+        formatMs(m.latency.percentile(99)),
+        formatCpuPerMsg(m.cpuPerCall),
+        t === "gateway (dapr)" ? `${ratio.toFixed(2)}x` : "1.00x",
+        `${errors}${errors > 0 ? ` (${list.find((r) => r.errorSample !== undefined)?.errorSample ?? "?"})` : ""}`,
+      ]);
+    }
+    const gwErrors = gw.reduce((n, r) => n + r.errors, 0);
+    const detail = `${ratio.toFixed(2)}x (${formatInt(median(gw.map((r) => r.rate)))} vs ${formatInt(median(base.map((r) => r.rate)))} calls/s${gwErrors > 0 ? `, ${gwErrors} gateway errors` : ""})`;
+    if (op === "get") goals.push({ text: goalText, met: gwErrors === 0 && ratio >= 0.5, detail });
+    else goals.push({ text: "SaveState saturation at least 0.5x a grpc-js gateway (which only saves the value: the gateway also keeps the key index)", met: gwErrors === 0 && ratio >= 0.5, detail });
+  }
+  const notes = [
+    `Saturation: the gateway on daprd against bench/baselines/grpc-js-gateway.ts, a @grpc/grpc-js server for virtufin.api.v1.State GetState/SaveState (protobuf-es messages from gen/) whose handlers make the same call to the same daprd with a grpc-js client (one channel), with the gateway's key layout. Closed loop, ${SATURATION_CONCURRENCY} calls in flight, ${s.rounds === 1 ? "one window per server" : `${s.rounds} rounds per server, interleaved; the median round is shown`}. Both servers are pinned to the server core; daprd is not.`,
+    "GetState is the same backend call on both sides (one daprd GetState). SaveState is not: the baseline makes one daprd SaveState, the gateway also adds the key to the service's key index (a batched read and conditional write of the index, around the value's SaveState), so the SaveState ratio measures the index's cost as well.",
+  ];
+  return { table: { caption, header, rows}, goals, ratios, notes };
 }
