@@ -14,11 +14,11 @@
  * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
  */
 import type { DescMessage, DescMethodServerStreaming, JsonReadOptions, MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type HandlerContext, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type HeaderValue, type Wire } from "./fast-path.js";
+import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
 import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
@@ -54,13 +54,6 @@ export interface EventStreamMethod {
   readonly impl: (request: never, context: HandlerContext) => AsyncIterable<unknown>;
 }
 
-export interface EventStreamCallOptions {
-  readonly interceptors: readonly Interceptor[];
-  readonly readMaxBytes: number;
-  readonly writeMaxBytes?: number | undefined;
-  readonly jsonOptions?: Partial<JsonReadOptions> | undefined;
-}
-
 /** What the call needs of the Node response. */
 export interface CallResponse {
   readonly headersSent: boolean;
@@ -92,7 +85,7 @@ export async function serveEventStream(
   req: ServerRequest,
   res: CallResponse,
   transport: EventStreamTransport,
-  options: EventStreamCallOptions,
+  options: FastCallOptions,
   values: ContextValues,
 ): Promise<void> {
   const body = await readRequestBody(req, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
@@ -138,7 +131,7 @@ async function runCall(
   wire: StreamWire,
   res: CallResponse,
   transport: EventStreamTransport,
-  options: EventStreamCallOptions,
+  options: FastCallOptions,
   ctx: HandlerContext,
   controller: CallAbortController,
   request: StreamRequest,

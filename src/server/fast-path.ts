@@ -7,6 +7,14 @@ import { fromBinary, fromJsonString, type DescMessage, type JsonReadOptions } fr
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ENVELOPE_HEADER_BYTES, type Codec } from "./framing.js";
 
+/** What both fast paths need of the router's options. */
+export interface FastCallOptions {
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes?: number | undefined;
+  readonly jsonOptions?: Partial<JsonReadOptions> | undefined;
+}
+
 export type WireProtocol = "grpc" | "grpc-web" | "connect";
 
 /** What a fast path speaks with a client: the protocol, the codec, and the content type Connect answers with. */

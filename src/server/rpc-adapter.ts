@@ -14,17 +14,18 @@ import { Code, ConnectError, createContextValues, type ConnectRouter, type Conte
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Logger } from "../observability/logger.js";
-import { fastStreamWire, serveEventStream, type EventStreamCallOptions, type EventStreamMethod, type EventStreamTransport } from "./event-stream-call.js";
+import { fastStreamWire, serveEventStream, type EventStreamMethod, type EventStreamTransport } from "./event-stream-call.js";
+import type { FastCallOptions } from "./fast-path.js";
 import { pipeFeed } from "./event-stream-writer.js";
 import { responseCodec } from "./framing.js";
 import { bodyStream, type RequestBody } from "./node-request.js";
 import { streamControlKey, type MessageFeed, type StreamControl } from "./stream-control.js";
-import { fastUnaryWire, serveUnary, type UnaryCallOptions, type UnaryMethod } from "./unary-call.js";
+import { fastUnaryWire, serveUnary, type UnaryMethod } from "./unary-call.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
-export interface RpcRequestHandlerOptions extends Partial<EventStreamCallOptions> {
+export interface RpcRequestHandlerOptions extends Partial<FastCallOptions> {
   /** Server-streaming methods served on the fast path; their router handlers remain the fallback. */
   readonly eventStreams?: readonly EventStreamMethod[];
   /** Unary methods served on the fast path (unary-call.ts); their router handlers remain the fallback. */
@@ -40,7 +41,7 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
   for (const entry of options.eventStreams ?? []) fastPaths.set(`/${entry.method.parent.typeName}/${entry.method.name}`, entry);
   const unaryPaths = new Map<string, UnaryMethod>();
   for (const entry of options.unaryMethods ?? []) unaryPaths.set(`/${entry.method.parent.typeName}/${entry.method.name}`, entry);
-  const callOptions: EventStreamCallOptions & UnaryCallOptions = {
+  const callOptions: FastCallOptions = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: options.writeMaxBytes,

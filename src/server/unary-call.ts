@@ -15,11 +15,11 @@
  * HTTP status of their code and trailers as `trailer-` headers.
  */
 import { create, type DescMessage, type DescMethodUnary, type JsonReadOptions } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type HandlerContext, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type HeaderValue, type Wire } from "./fast-path.js";
+import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, serialize } from "./framing.js";
 import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
@@ -68,13 +68,6 @@ export interface UnaryMethod {
   readonly impl: (request: never, context: HandlerContext) => unknown;
 }
 
-export interface UnaryCallOptions {
-  readonly interceptors: readonly Interceptor[];
-  readonly readMaxBytes: number;
-  readonly writeMaxBytes?: number | undefined;
-  readonly jsonOptions?: Partial<JsonReadOptions> | undefined;
-}
-
 /** What the call needs of the Node response. */
 export interface UnaryResponseWriter {
   readonly headersSent: boolean;
@@ -98,7 +91,7 @@ export async function serveUnary(
   req: ServerRequest,
   res: UnaryResponseWriter,
   contextValues: ContextValues,
-  options: UnaryCallOptions,
+  options: FastCallOptions,
   viaConnect: (body: RequestBody) => void,
 ): Promise<void> {
   const framed = wire.protocol !== "connect";
