@@ -4,7 +4,15 @@
  * per call (from /proc/<pid>/stat) for the gateway+daprd next to the same calls made to daprd
  * directly, so a before/after comparison is one command:
  *
- *   npm run build && node --import tsx scripts/dapr-probe.ts [calls=5000] [inFlight=32]
+ *   npm run build && node --import tsx scripts/dapr-probe.ts [calls=5000] [inFlight=32] [calls=SaveState,GetState,PublishEvent]
+ *
+ * "Deliver" (not in the default list) is W4 in small: DAPR_PROBE_SUBSCRIBERS (default 10) Subscribe
+ * streams on the gateway, PublishEvent open-loop at DAPR_PROBE_RATE events/s (default 500) for
+ * `calls` events; prints delivered events/s, publish-to-deliver p50/p99 and CPU per event.
+ *
+ * DAPR_PROBE_CPU_PROF=<dir> runs the gateway with --cpu-prof into that directory (written at exit).
+ * DAPR_PROBE_BUILDS=<label>=<root>,... compares gateway builds (each root holds a built dist/):
+ * every round runs each build on its own fresh daprd, in turn, DAPR_PROBE_ROUNDS times (default 1).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,16 +20,25 @@ import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import * as dapr from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
-import { PublishEventRequestSchema } from "../gen/virtufin/api/v1/pubsub_pb.js";
+import { StreamEventSchema } from "../gen/virtufin/api/v1/common_pb.js";
+import { PubsubSubscribeRequestSchema, PublishEventRequestSchema } from "../gen/virtufin/api/v1/pubsub_pb.js";
 import { GetStateRequestSchema, SaveStateRequestSchema } from "../gen/virtufin/api/v1/state_pb.js";
+import { TopicEventResponse_TopicEventResponseStatus as AckStatus } from "@dapr/dapr/proto/dapr/proto/runtime/v1/appcallback_pb.js";
+import { GrpcUnaryClient } from "../src/dapr/sidecar/grpc-unary-client.js";
 import { startDaprd } from "../test/support/daprd.js";
 import { envelope } from "../src/server/framing.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CALLS = Number(process.argv[2] ?? 5000);
 const IN_FLIGHT = Number(process.argv[3] ?? 32);
+const OPS = (process.argv[4] ?? "SaveState,GetState,PublishEvent").split(",");
+const CPU_PROF_DIR = process.env["DAPR_PROBE_CPU_PROF"];
+const BUILDS = (process.env["DAPR_PROBE_BUILDS"] ?? `gateway=${ROOT}`).split(",").map((b) => b.split("=") as [string, string]);
+const ROUNDS = Number(process.env["DAPR_PROBE_ROUNDS"] ?? 1);
+const SUBSCRIBERS = Number(process.env["DAPR_PROBE_SUBSCRIBERS"] ?? 10);
+const RATE = Number(process.env["DAPR_PROBE_RATE"] ?? 500);
 const SERVICE = "probe";
 const run = `probe-${process.pid}-${Date.now().toString(36)}`;
 const value = "x".repeat(200);
@@ -77,12 +94,107 @@ async function closedLoop(port: number, c: Call, total: number, inFlight: number
   return { perSec: Math.round((total * 1000) / (performance.now() - started)), errors };
 }
 
-async function startGateway(daprGrpc: number, daprHttp: number, dir: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+/**
+ * W4 in small: SUBSCRIBERS Subscribe streams, then `total` PublishEvent calls at RATE/s (open
+ * loop), each carrying its send time; latency is measured on the first stream.
+ */
+async function deliver(port: number, total: number): Promise<{ perSec: number; p50: number; p99: number; delivered: number }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const latencies: number[] = [];
+  let delivered = 0;
+  const streams = Array.from({ length: SUBSCRIBERS }, (_, n) => {
+    const stream = session.request({ ":method": "POST", ":path": "/virtufin.api.v1.Pubsub/Subscribe", "content-type": "application/grpc", te: "trailers" });
+    let buffered: Buffer = Buffer.alloc(0);
+    stream.on("data", (chunk: Buffer) => {
+      buffered = buffered.byteLength === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
+        const length = buffered.readUInt32BE(1);
+        if (n === 0) {
+          const event = fromBinary(StreamEventSchema, buffered.subarray(5, 5 + length));
+          const sent = Number(new TextDecoder().decode(event.data));
+          if (sent > 0) {
+            latencies.push(performance.now() - sent);
+            delivered++;
+          }
+        }
+        buffered = buffered.subarray(5 + length);
+      }
+    });
+    stream.on("error", () => {});
+    stream.end(envelope(toBinary(PubsubSubscribeRequestSchema, create(PubsubSubscribeRequestSchema, { service: SERVICE, topic: "probe.events" }))));
+    return stream;
+  });
+  await new Promise((r) => setTimeout(r, 1000)); // the gateway's Dapr subscription opens
+  const publish = (sent: number) => {
+    const body = envelope(toBinary(PublishEventRequestSchema, create(PublishEventRequestSchema, { service: SERVICE, topic: "probe.events", data: new TextEncoder().encode(String(sent)) })));
+    const stream = session.request({ ":method": "POST", ":path": "/virtufin.api.v1.Pubsub/PublishEvent", "content-type": "application/grpc", te: "trailers" });
+    stream.on("data", () => {});
+    stream.on("error", () => {});
+    stream.end(body);
+  };
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    publish(performance.now());
+  }
+  const deadline = performance.now() + 30_000;
+  while (delivered < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const elapsed = performance.now() - started;
+  for (const s of streams) s.close();
+  session.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? NaN;
+  return { perSec: Math.round((delivered * 1000) / elapsed), p50: at(0.5), p99: at(0.99), delivered };
+}
+
+/**
+ * The same publish-to-deliver path without the gateway: one streaming subscription straight on
+ * daprd that acks each event as it arrives, and PublishEvent calls to daprd at RATE/s.
+ */
+async function deliverDirect(grpcPort: number, total: number): Promise<{ perSec: number; p50: number; p99: number; delivered: number }> {
+  const client = new GrpcUnaryClient(`http://127.0.0.1:${grpcPort}`);
+  const topic = `${run}-deliver-direct`;
+  const latencies: number[] = [];
+  let connected!: () => void;
+  const open = new Promise<void>((resolve) => (connected = resolve));
+  const subscription = client.bidi(dapr.Dapr.method.subscribeTopicEventsAlpha1, {
+    onMessage: (res) => {
+      const m = res.subscribeTopicEventsResponseType;
+      if (m.case === "initialResponse") return connected();
+      if (m.case !== "eventMessage") return;
+      latencies.push(performance.now() - Number(new TextDecoder().decode(m.value.data)));
+      subscription.send({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id: m.value.id, status: { status: AckStatus.SUCCESS } } } });
+    },
+    onEnd: () => {},
+  });
+  subscription.send({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: "pubsub", topic, metadata: {} } } });
+  await open;
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const wait = started + (i * 1000) / RATE - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const data = new TextEncoder().encode(String(performance.now()));
+    client.call(dapr.Dapr.method.publishEvent, { pubsubName: "pubsub", topic, data, dataContentType: "text/plain" }, AbortSignal.timeout(30_000)).catch(() => {});
+  }
+  const deadline = performance.now() + 30_000;
+  while (latencies.length < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const elapsed = performance.now() - started;
+  subscription.cancel();
+  client.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? NaN;
+  return { perSec: Math.round((latencies.length * 1000) / elapsed), p50: at(0.5), p99: at(0.99), delivered: latencies.length };
+}
+
+async function startGateway(root: string, daprGrpc: number, daprHttp: number, dir: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
   writeFileSync(join(dir, "services.json"), JSON.stringify({ services: [{ name: SERVICE, topics: ["probe.events"] }] }));
   const child = spawn(
     process.execPath,
     [
-      "--import", join(ROOT, "dist/src/observability/telemetry-preload.js"), join(ROOT, "dist/src/main.js"),
+      ...(CPU_PROF_DIR === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", CPU_PROF_DIR]),
+      "--import", join(root, "dist/src/observability/telemetry-preload.js"), join(root, "dist/src/main.js"),
       "--host", "127.0.0.1", "--http-port", "0", "--backend", "dapr",
       "--dapr-grpc-port", String(daprGrpc), "--dapr-http-port", String(daprHttp), "--dapr-topic-prefix", `${run}-`,
       "--data-dir", join(dir, "data"), "--services-file", join(dir, "services.json"),
@@ -103,36 +215,59 @@ async function startGateway(daprGrpc: number, daprHttp: number, dir: string): Pr
   return { pid: child.pid!, port, stop: async () => (child.kill("SIGTERM"), exited) };
 }
 
-const daprd = await startDaprd({ appId: run, pubsub: "redis", logLevel: "warn" });
-const dir = mkdtempSync(join(tmpdir(), "dapr-probe-"));
-const gateway = await startGateway(daprd.grpcPort, daprd.httpPort, dir);
-try {
-  const viaGateway: Record<string, Call> = {
-    GetState: call("/virtufin.api.v1.State/GetState", GetStateRequestSchema, (i) => ({ service: SERVICE, key: `k${i % 100}` })),
-    SaveState: call("/virtufin.api.v1.State/SaveState", SaveStateRequestSchema, (i) => ({ service: SERVICE, key: `k${i % 100}`, value })),
-    PublishEvent: call("/virtufin.api.v1.Pubsub/PublishEvent", PublishEventRequestSchema, () => ({ service: SERVICE, topic: "probe.events", data: Buffer.from(value) })),
-  };
-  const direct: Record<string, Call> = {
-    GetState: call("/dapr.proto.runtime.v1.Dapr/GetState", dapr.GetStateRequestSchema, (i) => ({ storeName: "statestore", key: `${run}-k${i % 100}` })),
-    SaveState: call("/dapr.proto.runtime.v1.Dapr/SaveState", dapr.SaveStateRequestSchema, (i) => ({ storeName: "statestore", states: [{ key: `${run}-k${i % 100}`, value: Buffer.from(value) }] })),
-    PublishEvent: call("/dapr.proto.runtime.v1.Dapr/PublishEvent", dapr.PublishEventRequestSchema, () => ({ pubsubName: "pubsub", topic: `${run}-direct`, data: Buffer.from(value), dataContentType: "text/plain" })),
-  };
-  console.log(`calls=${CALLS} inFlight=${IN_FLIGHT}; CPU in microseconds per call`);
-  for (const name of ["SaveState", "GetState", "PublishEvent"]) {
-    for (const [label, port, c, pids] of [
-      ["gateway+daprd", gateway.port, viaGateway[name]!, [gateway.pid, daprd.pid]],
-      ["daprd direct ", daprd.grpcPort, direct[name]!, [daprd.pid]],
-    ] as const) {
-      await closedLoop(port, c, Math.min(1000, CALLS), IN_FLIGHT); // warm-up
-      const before = pids.map(cpuTicks);
-      const r = await closedLoop(port, c, CALLS, IN_FLIGHT);
-      const used = pids.map((p, i) => ((cpuTicks(p) - before[i]!) * 10_000) / CALLS);
-      const split = pids.length === 2 ? ` (gateway ${Math.round(used[0]!)}, daprd ${Math.round(used[1]!)})` : "";
-      console.log(`${name.padEnd(12)} ${label} ${String(r.perSec).padStart(6)} calls/s  cpu ${Math.round(used.reduce((a, b) => a + b, 0))} us/call${split}  errors ${r.errors}`);
+/** One build on a fresh daprd: each call through the gateway, then (if asked) straight to daprd. */
+async function measure(label: string, root: string, withDirect: boolean): Promise<void> {
+  const daprd = await startDaprd({ appId: `${run}-${label}`, pubsub: "redis", logLevel: "warn" });
+  const dir = mkdtempSync(join(tmpdir(), "dapr-probe-"));
+  const gateway = await startGateway(root, daprd.grpcPort, daprd.httpPort, dir);
+  try {
+    const viaGateway: Record<string, Call> = {
+      GetState: call("/virtufin.api.v1.State/GetState", GetStateRequestSchema, (i) => ({ service: SERVICE, key: `k${i % 100}` })),
+      SaveState: call("/virtufin.api.v1.State/SaveState", SaveStateRequestSchema, (i) => ({ service: SERVICE, key: `k${i % 100}`, value })),
+      PublishEvent: call("/virtufin.api.v1.Pubsub/PublishEvent", PublishEventRequestSchema, () => ({ service: SERVICE, topic: "probe.events", data: Buffer.from(value) })),
+    };
+    const direct: Record<string, Call> = {
+      GetState: call("/dapr.proto.runtime.v1.Dapr/GetState", dapr.GetStateRequestSchema, (i) => ({ storeName: "statestore", key: `${run}-k${i % 100}` })),
+      SaveState: call("/dapr.proto.runtime.v1.Dapr/SaveState", dapr.SaveStateRequestSchema, (i) => ({ storeName: "statestore", states: [{ key: `${run}-k${i % 100}`, value: Buffer.from(value) }] })),
+      PublishEvent: call("/dapr.proto.runtime.v1.Dapr/PublishEvent", dapr.PublishEventRequestSchema, () => ({ pubsubName: "pubsub", topic: `${run}-direct`, data: Buffer.from(value), dataContentType: "text/plain" })),
+    };
+    for (const name of OPS) {
+      if (name === "Deliver") {
+        const before = [gateway.pid, daprd.pid].map(cpuTicks);
+        const r = await deliver(gateway.port, CALLS);
+        const used = [gateway.pid, daprd.pid].map((p, i) => ((cpuTicks(p) - before[i]!) * 10_000) / CALLS);
+        console.log(
+          `Deliver      ${`${label}+daprd`.padEnd(22)} ${String(r.perSec).padStart(6)} events/s (${r.delivered}/${CALLS} at ${RATE}/s offered, ${SUBSCRIBERS} streams)  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${Math.round(used[0]! + used[1]!)} us/event (gateway ${Math.round(used[0]!)}, daprd ${Math.round(used[1]!)})`,
+        );
+        if (withDirect) {
+          const daprdBefore = cpuTicks(daprd.pid);
+          const d = await deliverDirect(daprd.grpcPort, CALLS);
+          const daprdUsed = ((cpuTicks(daprd.pid) - daprdBefore) * 10_000) / CALLS;
+          console.log(
+            `Deliver      ${"daprd direct".padEnd(22)} ${String(d.perSec).padStart(6)} events/s (${d.delivered}/${CALLS} at ${RATE}/s offered, 1 stream)  p50 ${d.p50.toFixed(1)} ms  p99 ${d.p99.toFixed(1)} ms  cpu ${Math.round(daprdUsed)} us/event (daprd)`,
+          );
+        }
+        continue;
+      }
+      const targets: Array<readonly [string, number, Call, readonly number[]]> = [[`${label}+daprd`, gateway.port, viaGateway[name]!, [gateway.pid, daprd.pid]]];
+      if (withDirect) targets.push(["daprd direct", daprd.grpcPort, direct[name]!, [daprd.pid]]);
+      for (const [target, port, c, pids] of targets) {
+        await closedLoop(port, c, Math.min(1000, CALLS), IN_FLIGHT); // warm-up
+        const before = pids.map(cpuTicks);
+        const r = await closedLoop(port, c, CALLS, IN_FLIGHT);
+        const used = pids.map((p, i) => ((cpuTicks(p) - before[i]!) * 10_000) / CALLS);
+        const split = pids.length === 2 ? ` (gateway ${Math.round(used[0]!)}, daprd ${Math.round(used[1]!)})` : "";
+        console.log(`${name.padEnd(12)} ${target.padEnd(22)} ${String(r.perSec).padStart(6)} calls/s  cpu ${Math.round(used.reduce((a, b) => a + b, 0))} us/call${split}  errors ${r.errors}`);
+      }
     }
+  } finally {
+    await gateway.stop();
+    await daprd.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
-} finally {
-  await gateway.stop();
-  await daprd.stop();
-  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`calls=${CALLS} inFlight=${IN_FLIGHT}; CPU in microseconds per call`);
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, [label, root]] of BUILDS.entries()) await measure(label, root, i === 0);
 }

@@ -474,37 +474,42 @@ export class Resilience {
   private attempt<T>(fn: (signal: AbortSignal) => Promise<T>, caller: AbortSignal | undefined, probe: boolean): Promise<T> {
     const controller = new AbortController();
     let abortedBy: "timeout" | "caller" | undefined;
-    const timer = setTimeout(() => {
-      abortedBy ??= "timeout";
-      controller.abort(new ConnectError(`the attempt timed out after ${this.attemptTimeoutMs}ms`, Code.DeadlineExceeded));
-    }, this.attemptTimeoutMs);
-    const onCallerAbort = (): void => {
-      abortedBy ??= "caller";
-      controller.abort(caller?.reason);
-    };
-    caller?.addEventListener("abort", onCallerAbort, { once: true });
-
-    const settled = new Promise<T>((resolve, reject) => {
-      // Registered before fn runs, so it rejects before fn's own abort handling does.
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-      Promise.resolve()
-        .then(() => fn(controller.signal))
-        .then(resolve, reject);
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: unknown): void => {
+        clearTimeout(timer);
+        caller?.removeEventListener("abort", onCallerAbort);
+        reject(judge(err, abortedBy, caller, probe));
+      };
+      // Only these two abort the controller, so each settles the attempt itself, before fn's own
+      // abort handling runs (no listener on the attempt's signal: one fewer per call).
+      const abort = (by: "timeout" | "caller", reason: unknown): void => {
+        if (abortedBy !== undefined) return;
+        abortedBy = by;
+        fail(reason);
+        controller.abort(reason);
+      };
+      const timer = setTimeout(() => abort("timeout", new ConnectError(`the attempt timed out after ${this.attemptTimeoutMs}ms`, Code.DeadlineExceeded)), this.attemptTimeoutMs);
+      const onCallerAbort = (): void => abort("caller", caller?.reason);
+      if (caller?.aborted) return onCallerAbort();
+      caller?.addEventListener("abort", onCallerAbort, { once: true });
+      let running: Promise<T>;
+      try {
+        running = fn(controller.signal);
+      } catch (err) {
+        return fail(err);
+      }
+      running.then(
+        (value) => {
+          if (abortedBy !== undefined) return;
+          clearTimeout(timer);
+          caller?.removeEventListener("abort", onCallerAbort);
+          resolve(value);
+        },
+        (err: unknown) => {
+          if (abortedBy === undefined) fail(err);
+        },
+      );
     });
-    if (caller?.aborted) onCallerAbort();
-
-    return settled.then(
-      (value) => {
-        clearTimeout(timer);
-        caller?.removeEventListener("abort", onCallerAbort);
-        return value;
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        caller?.removeEventListener("abort", onCallerAbort);
-        throw judge(err, abortedBy, caller, probe);
-      },
-    );
   }
 
   private async backoff(ms: number, caller: AbortSignal | undefined): Promise<void> {

@@ -1,8 +1,10 @@
 /**
- * The Dapr backend: a Dapr sidecar reached over gRPC with a Connect client built from the Dapr
- * service descriptors that `@dapr/dapr` ships. (The SDK's high-level state.get() parses values as
- * JSON and drops the ETag, so it cannot round-trip bytes.) Every call goes through the
- * Resilience layer: one circuit breaker per operation, retries only where they are safe.
+ * The Dapr backend: a Dapr sidecar reached over gRPC with the Dapr service descriptors that
+ * `@dapr/dapr` ships: the state and publish calls and the streaming subscription over our own
+ * small node:http2 client (grpc-unary-client.ts), the startup metadata check over a Connect
+ * client. (The SDK's high-level state.get() parses values as JSON and drops the ETag, so it cannot
+ * round-trip bytes.) Every unary call goes through the Resilience layer: one circuit breaker per
+ * operation, retries only where they are safe.
  *
  * Layout: a value lives under the Dapr key `<service>:<key>` (Dapr refuses keys holding `||`;
  * service names hold no `:`, so the layout is injective) and each service's key index under
@@ -12,12 +14,12 @@
  * the publish time in milliseconds (Dapr's own `time` has whole seconds). So every byte and every
  * `ce-*` attribute arrives as published; Dapr's envelope carries the same id, source and type.
  */
-import { fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { StateOptions_StateConcurrency } from "@dapr/dapr/proto/dapr/proto/common/v1/common_pb.js";
 import { TopicEventResponse_TopicEventResponseStatus as AckStatus } from "@dapr/dapr/proto/dapr/proto/runtime/v1/appcallback_pb.js";
-import { Dapr, type SubscribeTopicEventsRequestAlpha1Schema } from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
+import { Dapr } from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
 import { StreamEventSchema, type StreamEvent } from "../../../gen/virtufin/api/v1/common_pb.js";
 import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
@@ -26,7 +28,6 @@ import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } fro
 import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
 import { GrpcUnaryClient } from "./grpc-unary-client.js";
 import { IndexBatcher, type IndexChange, type IndexStore } from "./index-batcher.js";
-import { RequestQueue } from "./request-queue.js";
 
 export interface SidecarAdapterOptions {
   readonly host: string;
@@ -59,7 +60,7 @@ export class SidecarDaprAdapter implements DaprAdapter {
   readonly kind = "dapr" as const;
   private readonly client: Client<typeof Dapr>;
   private readonly resilience: Resilience;
-  /** The hot unary calls (state, publish); the Connect client keeps metadata and the streaming subscription. */
+  /** The hot unary calls (state, publish) and the streaming subscription; the Connect client keeps the metadata check. */
   private readonly unary: GrpcUnaryClient;
   /** One group-committing writer per (store, service) key index. */
   private readonly indexBatchers = new Map<string, IndexBatcher>();
@@ -188,30 +189,14 @@ export class SidecarDaprAdapter implements DaprAdapter {
     const openedAt = Date.now();
     const run = async () => {
       for (let attempt = 0; !stop.signal.aborted; ) {
-        const requests = new RequestQueue<SubscribeRequest>();
-        requests.push({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: pubsub, topic: brokerTopic, metadata: {} } } });
         let connected = false;
-        const inFlight = new Set<Promise<void>>();
+        const onConnected = () => {
+          connected = true;
+          attempt = 0;
+          handlers.onStatus("connected");
+        };
         try {
-          for await (const res of this.client.subscribeTopicEventsAlpha1(requests, { signal: stop.signal })) {
-            const message = res.subscribeTopicEventsResponseType;
-            if (message.case === "initialResponse") {
-              connected = true;
-              attempt = 0;
-              handlers.onStatus("connected");
-              continue;
-            }
-            if (message.case !== "eventMessage") continue;
-            // deliver() calls onEvent before its first await, so handlers see events in stream
-            // order; the ack goes out when it settles, without holding up the next read.
-            const { id } = message.value;
-            const acked = this.deliver(message.value.data, openedAt, handlers).then((status) =>
-              requests.push({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id, status: { status } } } }),
-            );
-            inFlight.add(acked);
-            void acked.finally(() => inFlight.delete(acked));
-            if (inFlight.size >= MAX_EVENTS_IN_FLIGHT) await Promise.race(inFlight);
-          }
+          await this.streamEvents(pubsub, brokerTopic, openedAt, handlers, onConnected, stop.signal);
           if (!stop.signal.aborted) throw new Error("the sidecar ended the subscription stream");
         } catch (err) {
           if (stop.signal.aborted) break;
@@ -220,8 +205,6 @@ export class SidecarDaprAdapter implements DaprAdapter {
           const delay = Math.min(RESUBSCRIBE_MAX_MS, RESUBSCRIBE_BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
           logger.warn({ pubsub, topic, attempt, delayMs: Math.round(delay), reason }, "dapr subscription lost; resubscribing");
           await sleep(delay, stop.signal).catch(() => {});
-        } finally {
-          requests.close();
         }
       }
     };
@@ -243,8 +226,57 @@ export class SidecarDaprAdapter implements DaprAdapter {
     this.unary.close();
   }
 
-  /** Hands one broker message to the gateway; the answer is the ack sent back to Dapr. */
-  private async deliver(data: Uint8Array, openedAt: number, handlers: TopicHandlers): Promise<AckStatus> {
+  /**
+   * One streaming subscription, until it ends (resolves) or fails (rejects). Each event is handed
+   * to the handlers as it is read, so they see stream order; its ack goes out as soon as its
+   * delivery settles (at once for a synchronous handler), without holding up the next read. With
+   * MAX_EVENTS_IN_FLIGHT unacknowledged, reading pauses until one settles.
+   */
+  private streamEvents(pubsub: string, topic: string, openedAt: number, handlers: TopicHandlers, onConnected: () => void, stop: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let inFlight = 0;
+      let paused = false;
+      const onStop = () => call.cancel();
+      const call = this.unary.bidi(Dapr.method.subscribeTopicEventsAlpha1, {
+        onMessage: (res) => {
+          const message = res.subscribeTopicEventsResponseType;
+          if (message.case === "initialResponse") return onConnected();
+          if (message.case !== "eventMessage") return;
+          const { id } = message.value;
+          const ack = (status: AckStatus) => {
+            inFlight--;
+            call.send({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id, status: { status } } } });
+            if (paused && inFlight < MAX_EVENTS_IN_FLIGHT) {
+              paused = false;
+              call.resume();
+            }
+          };
+          inFlight++;
+          const status = this.deliver(message.value.data, openedAt, handlers);
+          if (typeof status === "number") return ack(status);
+          void status.then(ack);
+          if (!paused && inFlight >= MAX_EVENTS_IN_FLIGHT) {
+            paused = true;
+            call.pause();
+          }
+        },
+        onEnd: (error) => {
+          stop.removeEventListener("abort", onStop);
+          if (error === undefined) resolve();
+          else reject(error);
+        },
+      });
+      call.send({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: pubsub, topic, metadata: {} } } });
+      if (stop.aborted) call.cancel();
+      else stop.addEventListener("abort", onStop, { once: true });
+    });
+  }
+
+  /**
+   * Hands one broker message to the gateway; the answer is the ack sent back to Dapr, at once when
+   * the handler is synchronous (no promise per event), else when its promise settles.
+   */
+  private deliver(data: Uint8Array, openedAt: number, handlers: TopicHandlers): AckStatus | Promise<AckStatus> {
     let event: StreamEvent;
     let publishedAt: number;
     try {
@@ -257,12 +289,17 @@ export class SidecarDaprAdapter implements DaprAdapter {
       return AckStatus.DROP;
     }
     if (publishedAt < openedAt - CLOCK_SKEW_ALLOWANCE_MS) return AckStatus.SUCCESS;
+    let handled: void | Promise<void>;
     try {
-      await handlers.onEvent(event);
-      return AckStatus.SUCCESS;
+      handled = handlers.onEvent(event);
     } catch {
       return AckStatus.RETRY;
     }
+    if (handled === undefined) return AckStatus.SUCCESS;
+    return Promise.resolve(handled).then(
+      () => AckStatus.SUCCESS,
+      () => AckStatus.RETRY,
+    );
   }
 
   private async rawSave(store: string, key: string, value: Uint8Array, etag: string | undefined, signal?: AbortSignal): Promise<void> {
@@ -344,8 +381,6 @@ export class SidecarDaprAdapter implements DaprAdapter {
     }
   }
 }
-
-type SubscribeRequest = MessageInitShape<typeof SubscribeTopicEventsRequestAlpha1Schema>;
 
 function daprKey(service: string, key: string): string {
   return `${service}:${key}`;
