@@ -1,35 +1,56 @@
 /**
  * Watching how a server stream ends (the error boundary, the rpc log line, the trace span)
- * without an async generator per interceptor: an idle Subscribe stream is parked inside every
- * wrapper around its messages, and a suspended async generator keeps its whole frame, request
- * queue and promises alive, where this iterator keeps two fields.
+ * without an async generator per interceptor: an idle Subscribe stream is parked inside whatever
+ * wraps its messages, and a suspended async generator keeps its whole frame, request queue and
+ * promises alive. Here every interceptor's watcher joins one iterator around the handler's
+ * messages, so an idle stream holds one wrapper and one pending promise, however many watch it.
  *
- * It behaves like `try { yield* source } catch (e) { throw ended(e) } finally { ended() }`:
+ * For each watcher it behaves like `try { yield* source } catch (e) { throw ended(e) } finally
+ * { ended() }`, nested in the order the watchers were added (the first added is innermost):
  * `ended` is called once: with `failed` and the error when the source failed (what it returns is
- * thrown in its place), or with `failed` false when the source finished or the reader stopped
- * early. As with a
- * generator, a stream whose reader stops before asking for the first message never runs it.
+ * thrown in its place, and the next watcher sees that), or with `failed` false when the source
+ * finished or the reader stopped early. As with a generator, a stream whose reader stops before
+ * asking for the first message runs none of them.
  */
 export type StreamEnded = (failed: boolean, error: unknown) => unknown;
 
 export function whenStreamEnds<T>(source: AsyncIterable<T>, ended: StreamEnded): AsyncIterable<T> {
-  return new EndWatchingIterator(source, ended);
+  // Joining is only safe before anyone reads: a watcher added later would miss nothing, but a
+  // wrapper someone else already iterates is not ours to extend.
+  if (source instanceof WatchedStream && !source.started) {
+    source.watch(ended);
+    return source;
+  }
+  return new WatchedStream(source, ended);
 }
 
-class EndWatchingIterator<T> implements AsyncIterableIterator<T> {
+class WatchedStream<T> implements AsyncIterableIterator<T> {
   private iterator: AsyncIterator<T> | undefined;
   private finished = false;
+  /** One watcher in a field, more in an array: most streams have one to three. */
+  private watchers: StreamEnded | StreamEnded[] | undefined;
 
   constructor(
     private source: AsyncIterable<T> | undefined,
-    private ended: StreamEnded | undefined,
-  ) {}
+    ended: StreamEnded,
+  ) {
+    this.watchers = ended;
+  }
+
+  get started(): boolean {
+    return this.iterator !== undefined || this.finished;
+  }
+
+  watch(ended: StreamEnded): void {
+    const watchers = this.watchers;
+    this.watchers = watchers === undefined ? ended : Array.isArray(watchers) ? [...watchers, ended] : [watchers, ended];
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
-  // Not async: a suspended async method would keep a frame per wrapper while the stream idles.
+  // Not async: a suspended async method would keep a frame while the stream idles.
   next(): Promise<IteratorResult<T>> {
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
     let pending: Promise<IteratorResult<T>>;
@@ -56,10 +77,10 @@ class EndWatchingIterator<T> implements AsyncIterableIterator<T> {
     if (this.finished) return { done: true, value: value as T };
     const iterator = this.iterator;
     if (iterator === undefined) {
-      // Never started: like a generator in its initial state, end without running `ended`.
+      // Never started: like a generator in its initial state, end without running the watchers.
       this.finished = true;
       this.source = undefined;
-      this.ended = undefined;
+      this.watchers = undefined;
       return { done: true, value: value as T };
     }
     try {
@@ -71,14 +92,23 @@ class EndWatchingIterator<T> implements AsyncIterableIterator<T> {
     return { done: true, value: value as T };
   }
 
-  /** Runs `ended` once; returns what to throw for a failure. */
+  /** Runs each watcher once, innermost first; returns what to throw for a failure. */
   private end(error: unknown, failed: boolean): unknown {
     if (this.finished) return error;
     this.finished = true;
     this.iterator = undefined;
-    const ended = this.ended as StreamEnded;
-    this.ended = undefined;
-    const replaced = ended(failed, failed ? error : undefined);
-    return failed ? replaced : error;
+    const watchers = this.watchers;
+    this.watchers = undefined;
+    if (watchers === undefined) return error;
+    if (!Array.isArray(watchers)) {
+      const replaced = watchers(failed, failed ? error : undefined);
+      return failed ? replaced : error;
+    }
+    let current = error;
+    for (const ended of watchers) {
+      const replaced = ended(failed, failed ? current : undefined);
+      if (failed) current = replaced;
+    }
+    return current;
   }
 }

@@ -95,4 +95,81 @@ describe("whenStreamEnds", () => {
     assert.deepEqual(await drain(whenStreamEnds(broken, r.ended)), { got: [], thrown: "mapped: no iterator" });
     assert.equal(r.calls.length, 1);
   });
+
+  describe("several watchers on one stream", () => {
+    /** The reference: one generator wrapper per watcher, the first innermost. */
+    function nested<T>(source: AsyncIterable<T>, watchers: StreamEnded[]): AsyncIterable<T> {
+      let current = source;
+      for (const ended of watchers) {
+        const inner = current;
+        current = (async function* () {
+          let failed = false;
+          try {
+            yield* inner;
+          } catch (e) {
+            failed = true;
+            throw ended(true, e);
+          } finally {
+            if (!failed) ended(false, undefined);
+          }
+        })();
+      }
+      return current;
+    }
+
+    /** Three watchers that log their calls in one list and wrap a failure with their name. */
+    function watchers(log: string[]): StreamEnded[] {
+      return ["a", "b", "c"].map((name) => (failed: boolean, error: unknown) => {
+        log.push(`${name}:${failed ? (error as Error).message : "ok"}`);
+        return failed ? new Error(`${name}(${(error as Error).message})`) : undefined;
+      });
+    }
+
+    function joined<T>(source: AsyncIterable<T>, list: StreamEnded[]): AsyncIterable<T> {
+      let current = source;
+      for (const ended of list) current = whenStreamEnds(current, ended);
+      return current;
+    }
+
+    for (const [name, make, stopAt] of [
+      ["a normal end", () => numbers(3), undefined],
+      ["a failure", () => numbers(5, 2), undefined],
+      ["a reader that stops early", () => numbers(10), 1],
+    ] as const) {
+      it(`calls them in the order nested wrappers would, with the same errors, for ${name}`, async () => {
+        const run = async (wrap: (s: AsyncIterable<number>, w: StreamEnded[]) => AsyncIterable<number>) => {
+          const log: string[] = [];
+          const got: number[] = [];
+          let thrown: string | undefined;
+          try {
+            for await (const v of wrap(make(), watchers(log))) {
+              got.push(v);
+              if (v === stopAt) break;
+            }
+          } catch (e) {
+            thrown = (e as Error).message;
+          }
+          return { log, got, thrown };
+        };
+        const expected = await run(nested);
+        assert.ok(expected.log.length === 3, "the reference calls every watcher");
+        assert.deepEqual(await run(joined), expected);
+      });
+    }
+
+    it("joins one wrapper until someone reads it; a wrapper already read is wrapped again", async () => {
+      const log: string[] = [];
+      const [a, b, c] = watchers(log) as [StreamEnded, StreamEnded, StreamEnded];
+      const first = whenStreamEnds(numbers(3), a);
+      assert.equal(whenStreamEnds(first, b), first, "the second watcher joins the first wrapper");
+      const it = first[Symbol.asyncIterator]();
+      assert.deepEqual(await it.next(), { done: false, value: 0 });
+      const outer = whenStreamEnds(first, c);
+      assert.notEqual(outer, first, "a started wrapper is wrapped, not extended");
+      assert.deepEqual(await it.next(), { done: false, value: 1 });
+      assert.deepEqual(await it.next(), { done: false, value: 2 });
+      assert.deepEqual(await it.next(), { done: true, value: undefined });
+      assert.deepEqual(log, ["a:ok", "b:ok"]);
+    });
+  });
 });
