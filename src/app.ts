@@ -243,6 +243,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
         limits: config,
         corsOrigins: config.corsOrigins,
         handleRpc,
+        handleHttp2Stream: handleRpc.http2Stream,
         handleHttp: (req, res) => probes(req, res, readiness, policy.open, telemetry) || dashboard(req, res),
         logger,
       });

@@ -9,6 +9,10 @@ import type { HandlerDeps } from "./deps.js";
 import { streamEvents } from "./subscribe.js";
 import { requireEventSize, requireService, requireTopic } from "./validation.js";
 
+/** The empty filter fields of every Pubsub.Subscribe (read-only, so shared: a stream holds one Set, not three). */
+const ANY_SERVICE: ReadonlySet<string> = new Set();
+const ANY_EVENT_TYPE: ReadonlySet<never> = new Set();
+
 const PUBLISH_CODES: Record<Exclude<PublishDecision, { ok: true }>["code"], Code> = {
   invalid_argument: Code.InvalidArgument,
   permission_denied: Code.PermissionDenied,
@@ -52,7 +56,7 @@ export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubs
     subscribe(req, ctx) {
       const service = requireService(registry, req.service);
       const topic = requireTopic(req.topic);
-      const filter = { services: new Set<string>(), topics: new Set([topic]), eventTypes: new Set<never>() };
+      const filter = { services: ANY_SERVICE, topics: new Set([topic]), eventTypes: ANY_EVENT_TYPE };
       return streamEvents(deps, ctx, filter, [{ pubsub: service.pubsubName, topic }], topic);
     },
   };

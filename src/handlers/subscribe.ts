@@ -10,63 +10,135 @@ import type { SubscriptionFilter } from "../events/filter.js";
 import { identityKey } from "../auth/access-control.js";
 import { canSeeEvent, checkSubscribeFilter } from "../auth/permissions.js";
 import { streamControlKey } from "../server/stream-control.js";
+import type { SubscriberFeed } from "../events/subscription-manager.js";
 import type { HandlerDeps } from "./deps.js";
 
 /** How long a new subscription waits for its backend subscription before giving up. */
 const BACKEND_CONNECT_TIMEOUT_MS = 10_000;
 
-export async function* streamEvents(
+export function streamEvents(
   deps: HandlerDeps,
   ctx: HandlerContext,
   filter: SubscriptionFilter,
   backendTopics: ReadonlyArray<{ readonly pubsub: string; readonly topic: string }>,
   lifecycleOf?: string,
-): AsyncGenerator<StreamEvent> {
-  // Access control first: a filter the caller may not use fails at once, not as an empty stream.
-  const identity = deps.policy.identityOf(ctx.values.get(identityKey), "");
-  const permissions = deps.policy.permissionsOf(identity);
-  const allowed = checkSubscribeFilter(permissions, filter);
-  if (!allowed.ok) throw deps.audit.refuse(ctx, `filter ${describeFilter(filter)}`, allowed.rule, allowed.message);
-  const maySee = identity.via === "open" ? undefined : (event: StreamEvent) => canSeeEvent(permissions, event);
+): AsyncIterableIterator<StreamEvent> {
+  return new EventStream(deps, ctx, filter, backendTopics, lifecycleOf);
+}
 
-  const leases = new Leases(backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic)));
-  ctx.signal.addEventListener("abort", leases, { once: true });
-  try {
+const DONE: IteratorResult<StreamEvent> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * One subscription's stream, as an async generator would run it (nothing happens before the
+ * first next(); return() cleans up) but written as a class: a stream the transport pipes spends
+ * its whole life waiting for the pipe to end, and a generator parked in `await` keeps its frame,
+ * its request queue and their promises per stream, where this keeps one object and one pending
+ * promise.
+ */
+class EventStream implements AsyncIterableIterator<StreamEvent> {
+  private started = false;
+  private finished = false;
+  private leases: Leases | undefined;
+  private feed: SubscriberFeed | undefined;
+  private resetTimer: NodeJS.Timeout | undefined;
+  /** The events, when they go through Connect (the transport cannot pipe). */
+  private events: AsyncIterator<StreamEvent> | undefined;
+
+  constructor(
+    private readonly deps: HandlerDeps,
+    private readonly ctx: HandlerContext,
+    private readonly filter: SubscriptionFilter,
+    private readonly backendTopics: ReadonlyArray<{ readonly pubsub: string; readonly topic: string }>,
+    private readonly lifecycleOf: string | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<StreamEvent>> {
+    if (this.finished) return Promise.resolve(DONE);
+    const events = this.events;
+    if (events !== undefined) return events.next().then((r) => (r.done === true ? this.complete() : r), this.fail);
+    if (this.started) return Promise.reject(new Error("EventStream.next called while the stream is starting"));
+    this.started = true;
+    return this.start().catch(this.fail);
+  }
+
+  return(): Promise<IteratorResult<StreamEvent>> {
+    this.cleanUp();
+    return Promise.resolve(DONE);
+  }
+
+  /** Access control, backend topics, registration, headers; then the pipe or the first event. */
+  private async start(): Promise<IteratorResult<StreamEvent>> {
+    const { deps, ctx, filter } = this;
+    // Access control first: a filter the caller may not use fails at once, not as an empty stream.
+    const identity = deps.policy.identityOf(ctx.values.get(identityKey), "");
+    const permissions = deps.policy.permissionsOf(identity);
+    const allowed = checkSubscribeFilter(permissions, filter);
+    if (!allowed.ok) throw deps.audit.refuse(ctx, `filter ${describeFilter(filter)}`, allowed.rule, allowed.message);
+    const maySee = identity.via === "open" ? undefined : (event: StreamEvent) => canSeeEvent(permissions, event);
+
+    // Released when the call's signal aborts too: a stream blocked on a slow reader may never
+    // be asked for its next event, so it would not reach cleanUp() by itself.
+    const leases = (this.leases = new Leases(this.backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic))));
+    ctx.signal.addEventListener("abort", leases, { once: true });
     await waitConnected(
       leases.all.map((l) => l.connected),
       ctx.signal,
     );
+    if (this.finished) return DONE; // return() came while waiting
     const control = ctx.values.get(streamControlKey);
-    let resetTimer: NodeJS.Timeout | undefined;
-    const feed = deps.subscribers.open({
+    this.feed = deps.subscribers.open({
       filter,
-      lifecycleOf,
+      lifecycleOf: this.lifecycleOf,
       maySee,
       signal: ctx.signal,
       onCut: () => {
         // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
         // reader that never does is reset after the grace period.
-        resetTimer = setTimeout(() => control?.reset(), deps.slowConsumerGraceMs);
-        resetTimer.unref();
+        this.resetTimer = setTimeout(() => control?.reset(), deps.slowConsumerGraceMs);
+        this.resetTimer.unref();
       },
     });
-    try {
-      control?.sendHeaders(ctx.responseHeader);
-      // The fast path: the transport writes the events itself and this generator yields none;
-      // it returns or throws once the feed ends, and Connect ends the stream as usual.
-      const piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, feed);
-      if (piped !== undefined) await piped;
-      else yield* deps.subscribers.iterate(feed);
-      // The feed ends without an error only when the call's signal aborted: the deadline passed
-      // (DEADLINE_EXCEEDED, as the client must learn) or the client went away.
-      if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason, Code.Canceled);
-    } finally {
-      clearTimeout(resetTimer);
-      feed.close();
+    control?.sendHeaders(ctx.responseHeader);
+    // The fast path: the transport writes the events itself and this stream yields none; it
+    // ends or fails once the feed ends, and Connect ends the stream as usual. Returning the
+    // promise (not awaiting it) leaves no frame behind while the stream idles.
+    const piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, this.feed);
+    if (piped !== undefined) return piped.then(this.complete);
+    this.events = deps.subscribers.iterate(this.feed)[Symbol.asyncIterator]();
+    return this.next();
+  }
+
+  /** The events ended without an error. */
+  private readonly complete = (): IteratorResult<StreamEvent> => {
+    this.cleanUp();
+    // The feed ends without an error only when the call's signal aborted: the deadline passed
+    // (DEADLINE_EXCEEDED, as the client must learn) or the client went away.
+    if (this.ctx.signal.aborted) throw ConnectError.from(this.ctx.signal.reason, Code.Canceled);
+    return DONE;
+  };
+
+  private readonly fail = (err: unknown): never => {
+    this.cleanUp();
+    throw err;
+  };
+
+  private cleanUp(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.resetTimer);
+    this.feed?.close();
+    const events = this.events;
+    this.events = undefined;
+    void events?.return?.().catch(() => {});
+    const leases = this.leases;
+    if (leases !== undefined) {
+      this.ctx.signal.removeEventListener("abort", leases);
+      leases.releaseAll();
     }
-  } finally {
-    ctx.signal.removeEventListener("abort", leases);
-    leases.releaseAll();
   }
 }
 

@@ -20,7 +20,7 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
 import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
-import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
+import { readRequestBody, requestHeaders, type IncomingCall, type RequestBody } from "./node-request.js";
 
 export type StreamWire = Wire;
 
@@ -73,6 +73,8 @@ export interface EventStreamTransport {
   writeHead(header: Headers): void;
   /** Hands the request to Connect when the body turns out not to suit the fast path. */
   viaConnect(body: RequestBody): void;
+  /** The call stays on the fast path: what viaConnect would have needed can be let go. */
+  committed?(): void;
 }
 
 /**
@@ -82,19 +84,20 @@ export interface EventStreamTransport {
 export async function serveEventStream(
   entry: EventStreamMethod,
   wire: StreamWire,
-  req: ServerRequest,
+  req: IncomingCall,
   res: CallResponse,
   transport: EventStreamTransport,
   options: FastCallOptions,
   values: ContextValues,
 ): Promise<void> {
-  const body = await readRequestBody(req, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
+  const body = await readRequestBody(req.body, options.readMaxBytes + ENVELOPE_HEADER_BYTES);
   if (body === undefined) return; // the client went away while sending
   const message = "complete" in body ? singleEnvelope(body.complete, options.readMaxBytes) : undefined;
   if (message === undefined) {
     transport.viaConnect(body);
     return;
   }
+  transport.committed?.();
   const { method } = entry;
   // The handler context, as createHandlerContext builds it for a call without a deadline, minus
   // what such a call never uses: a deadline signal, a second linked controller.
@@ -104,10 +107,10 @@ export async function serveEventStream(
     method,
     protocolName: wire.protocol,
     requestMethod: "POST",
-    url: requestUrl(req),
+    url: req.url,
     signal: controller.signal,
     timeoutMs: noTimeout,
-    requestHeader: requestHeaders(req),
+    requestHeader: requestHeaders(req.headers),
     responseHeader: new Headers({ "content-type": wire.responseContentType }),
     responseTrailer: new Headers(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
     values,
@@ -126,7 +129,12 @@ export async function serveEventStream(
   return runCall(entry, wire, res, transport, options, ctx, controller, request);
 }
 
-async function runCall(
+/**
+ * Runs the call and ends the stream. Written with promise callbacks rather than as an async
+ * function: an idle Subscribe stream waits here for its whole life, and a parked async frame
+ * (its registers, context and promise) would be held per stream.
+ */
+function runCall(
   entry: EventStreamMethod,
   wire: StreamWire,
   res: CallResponse,
@@ -138,23 +146,55 @@ async function runCall(
 ): Promise<void> {
   const { method } = entry;
   const next = withInterceptors<StreamRequest, StreamResponse>(options.interceptors, (req) => invokeHandler(entry, ctx, req));
+  return next(request)
+    .then((response) => {
+      copyHeaders(response.header, ctx.responseHeader);
+      // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
+      // written one message at a time with backpressure, like Connect would.
+      const write = (out: unknown) => {
+        if (!res.headersSent) transport.writeHead(ctx.responseHeader);
+        return writeMessage(res, frameOf(method.output, out as MessageShape<DescMessage>, wire.codec, options.writeMaxBytes));
+      };
+      return forEachMessage(response.message, write).then(() => copyHeaders(response.trailer, ctx.responseTrailer));
+    })
+    .then(
+      () => endCall(wire, res, transport, options, ctx, controller, undefined),
+      (err: unknown) => endCall(wire, res, transport, options, ctx, controller, err),
+    );
+}
 
-  let failure: unknown;
-  try {
-    const response = await next(request);
-    copyHeaders(response.header, ctx.responseHeader);
-    // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
-    // written one message at a time with backpressure, like Connect would.
-    for await (const out of response.message as AsyncIterable<MessageShape<DescMessage>>) {
-      if (!res.headersSent) transport.writeHead(ctx.responseHeader);
-      await write(res, frameOf(method.output, out, wire.codec, options.writeMaxBytes));
-    }
-    copyHeaders(response.trailer, ctx.responseTrailer);
-  } catch (err) {
-    failure = err;
-  }
+/**
+ * `for await (const m of messages) await write(m)` without a parked frame: next() is asked only
+ * once the last write is done; when a write fails the iterator is closed (return()) and the
+ * write's error wins, as in a for-await loop.
+ */
+function forEachMessage(messages: AsyncIterable<unknown>, write: (message: unknown) => Promise<void>): Promise<void> {
+  const iterator = messages[Symbol.asyncIterator]();
+  const step = (): Promise<void> =>
+    iterator.next().then((result) => {
+      if (result.done === true) return undefined;
+      return write(result.value).then(step, (err: unknown) => {
+        const rethrow = () => {
+          throw err;
+        };
+        return Promise.resolve(iterator.return?.()).then(rethrow, rethrow);
+      });
+    });
+  return step();
+}
+
+/** Ends the stream: the status in the trailers (gRPC), the trailer frame (gRPC-Web) or the end-stream message (Connect). */
+function endCall(
+  wire: StreamWire,
+  res: CallResponse,
+  transport: EventStreamTransport,
+  options: FastCallOptions,
+  ctx: HandlerContext,
+  controller: CallAbortController,
+  failure: unknown,
+): Promise<void> | undefined {
   controller.end(failure);
-  if (res.destroyed || res.writableEnded) return;
+  if (res.destroyed || res.writableEnded) return undefined;
   const error = failure === undefined ? undefined : failure instanceof ConnectError ? failure : new ConnectError("internal error", Code.Internal, undefined, undefined, failure);
   if (!res.headersSent) transport.writeHead(ctx.responseHeader);
   switch (wire.protocol) {
@@ -163,17 +203,14 @@ async function runCall(
       const trailers: Record<string, string> = {};
       ctx.responseTrailer.forEach((value, key) => (trailers[key] = value));
       res.addTrailers(trailers);
-      await end(res);
-      return;
+      return end(res);
     }
     case "grpc-web":
       if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
-      await end(res, envelope(createTrailerSerialization().serialize(ctx.responseTrailer), trailerFlag));
-      return;
+      return end(res, envelope(createTrailerSerialization().serialize(ctx.responseTrailer), trailerFlag));
     case "connect": {
       const endStream = createEndStreamSerialization(options.jsonOptions).serialize({ metadata: ctx.responseTrailer, ...(error === undefined ? {} : { error }) });
-      await end(res, envelope(endStream, endStreamFlag));
-      return;
+      return end(res, envelope(endStream, endStreamFlag));
     }
   }
 }
@@ -255,7 +292,7 @@ async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
   throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
 }
 
-function write(res: CallResponse, chunk: Uint8Array): Promise<void> {
+function writeMessage(res: CallResponse, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     if (res.destroyed || res.writableEnded) return reject(new ConnectError("the stream was closed", Code.Canceled));
     if (res.write(chunk)) return resolve();

@@ -5,8 +5,29 @@
  */
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
+import type { Readable } from "node:stream";
+import type { HeaderValue } from "./fast-path.js";
 
 export type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+/** What a fast path reads of a request: the body, the headers, the URL handlers are told. */
+export interface IncomingCall {
+  /** The request (HTTP/1.1, or HTTP/2 through Node's compatibility layer) or the HTTP/2 stream itself. */
+  readonly body: Readable;
+  readonly headers: Record<string, HeaderValue>;
+  readonly url: string;
+}
+
+/** A request through Node's compatibility layer (or HTTP/1.1) as a fast path reads it. */
+export function incomingRequest(req: ServerRequest): IncomingCall {
+  return { body: req, headers: req.headers, url: requestUrl(req) };
+}
+
+/** An HTTP/2 stream taken before Node's compatibility layer, as a fast path reads it. */
+export function incomingStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): IncomingCall {
+  const secure = (stream.session?.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  return { body: stream, headers, url: `${secure ? "https" : "http"}://${headers[":authority"] ?? "localhost"}${headers[":path"] ?? ""}` };
+}
 
 /** A request body: all of it, or (past the limit) everything as a stream for Connect to read. */
 export type RequestBody = { readonly complete: Uint8Array } | { readonly rest: AsyncIterable<Uint8Array> };
@@ -15,7 +36,7 @@ export type RequestBody = { readonly complete: Uint8Array } | { readonly rest: A
  * Reads the body up to `limit` bytes. Past the limit it stops reading and hands back what was
  * read followed by the rest; undefined when the client went away first.
  */
-export function readRequestBody(req: ServerRequest, limit: number): Promise<RequestBody | undefined> {
+export function readRequestBody(req: Readable, limit: number): Promise<RequestBody | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -50,7 +71,7 @@ export function readRequestBody(req: ServerRequest, limit: number): Promise<Requ
   });
 }
 
-async function* readOn(read: readonly Buffer[], req: ServerRequest): AsyncIterable<Uint8Array> {
+async function* readOn(read: readonly Buffer[], req: Readable): AsyncIterable<Uint8Array> {
   yield* read;
   for await (const chunk of req as AsyncIterable<Buffer>) yield chunk;
 }
@@ -62,9 +83,8 @@ export async function* bodyStream(body: RequestBody): AsyncIterable<Uint8Array> 
 }
 
 /** The request headers as web Headers (HTTP/2 pseudo-headers left out, as Connect does). */
-export function requestHeaders(req: ServerRequest): Headers {
+export function requestHeaders(raw: Record<string, HeaderValue>): Headers {
   const headers = new Headers();
-  const raw = req.headers;
   for (const name in raw) {
     if (name.charCodeAt(0) === 58 /* ":" */) continue;
     const value = raw[name];

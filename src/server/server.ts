@@ -21,6 +21,11 @@ export interface GatewayServerOptions {
   readonly corsOrigins: readonly string[];
   /** Answers RPCs; returns false when the path is not an RPC. */
   readonly handleRpc: (req: NodeRequest, res: NodeResponse) => boolean;
+  /**
+   * Takes an HTTP/2 stream before Node's compatibility layer makes a request and response of it;
+   * returns false to leave it to `handleRpc` and `handleHttp` as usual.
+   */
+  readonly handleHttp2Stream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]) => boolean;
   /** Plain HTTP endpoints (health probes, ...); returns false when the path is not one. */
   readonly handleHttp?: (req: NodeRequest, res: NodeResponse) => boolean;
   readonly logger: Logger;
@@ -68,6 +73,18 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     onRequest,
   );
   h2.on("sessionError", (err) => logger.debug({ err }, "http/2 session error"));
+  const takeStream = options.handleHttp2Stream;
+  if (takeStream !== undefined) {
+    // Passing onRequest installed Node's compatibility listener on 'stream' (it builds the
+    // request and response, then emits 'request'); streams we take never reach it.
+    const compat = h2.listeners("stream");
+    if (compat.length !== 1) throw new Error(`expected Node's one HTTP/2 compatibility listener, found ${compat.length}`);
+    const toCompat = compat[0] as (...args: unknown[]) => void;
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      if (!takeStream(stream, headers, rawHeaders)) toCompat.call(h2, stream, headers, flags, rawHeaders);
+    });
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);

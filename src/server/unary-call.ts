@@ -154,7 +154,7 @@ class UnaryCall {
       url: requestUrl(req),
       signal: this.controller.signal,
       timeoutMs: deadline === undefined ? noTimeout : () => deadline - Date.now(),
-      requestHeader: requestHeaders(req),
+      requestHeader: requestHeaders(req.headers),
       responseHeader: new Headers({ "content-type": wire.responseContentType }),
       responseTrailer: new Headers(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
       values,
