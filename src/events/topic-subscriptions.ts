@@ -24,13 +24,17 @@ interface Entry {
   subscription: BackendSubscription;
   /** Resolves when the backend subscription first reports connected. */
   readonly connected: Promise<void>;
+  /** Whether `connected` has resolved (known without waiting a turn for it). */
+  hasConnected: boolean;
   markConnected: () => void;
 }
 
 export interface TopicLease {
   /** Resolves once the backend subscription is connected, so no event published after it is missed. */
   readonly connected: Promise<void>;
-  readonly release: () => void;
+  /** Whether `connected` has already resolved, so a caller need not wait for it. */
+  readonly hasConnected: boolean;
+  release(): void;
 }
 
 export interface TopicSubscriptionsOptions {
@@ -62,17 +66,7 @@ export class TopicSubscriptions {
   acquire(pubsub: string, topic: string): TopicLease {
     const entry = this.entries.get(id(pubsub, topic)) ?? this.open(pubsub, topic, false);
     entry.refs++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      entry.refs--;
-      if (entry.refs === 0 && !entry.pinned) {
-        this.entries.delete(id(pubsub, topic));
-        void entry.subscription.close();
-      }
-    };
-    return { connected: entry.connected, release };
+    return new Lease(entry, this.entries);
   }
 
   /** Resolves once every pinned subscription has connected. */
@@ -112,6 +106,7 @@ export class TopicSubscriptions {
       status: "connecting",
       subscription: undefined as unknown as BackendSubscription,
       connected,
+      hasConnected: false,
       markConnected,
     };
     this.entries.set(id(pubsub, topic), entry);
@@ -124,7 +119,10 @@ export class TopicSubscriptions {
         }),
       onStatus: (status, error) => {
         entry.status = status;
-        if (status === "connected") entry.markConnected();
+        if (status === "connected") {
+          entry.hasConnected = true;
+          entry.markConnected();
+        }
         this.options.onStatus?.(pubsub, topic, status, error);
         this.reportLifecycle(entry, status, error);
       },
@@ -161,4 +159,33 @@ export class TopicSubscriptions {
 
 function id(pubsub: string, topic: string): string {
   return `${pubsub}\x00${topic}`;
+}
+
+/** One reference on a backend subscription (an object, not a closure: every idle subscriber holds one). */
+class Lease implements TopicLease {
+  private released = false;
+
+  constructor(
+    private readonly entry: Entry,
+    private readonly entries: Map<string, Entry>,
+  ) {}
+
+  get connected(): Promise<void> {
+    return this.entry.connected;
+  }
+
+  get hasConnected(): boolean {
+    return this.entry.hasConnected;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const entry = this.entry;
+    entry.refs--;
+    if (entry.refs === 0 && !entry.pinned) {
+      this.entries.delete(id(entry.pubsub, entry.topic));
+      void entry.subscription.close();
+    }
+  }
 }

@@ -13,6 +13,19 @@ import { requireEventSize, requireService, requireTopic } from "./validation.js"
 const ANY_SERVICE: ReadonlySet<string> = new Set();
 const ANY_EVENT_TYPE: ReadonlySet<never> = new Set();
 
+/** One read-only Set per topic for the filters of its subscribers (bounded: cleared when full). */
+const topicSets = new Map<string, ReadonlySet<string>>();
+const TOPIC_SETS_MAX = 4096;
+
+function topicSet(topic: string): ReadonlySet<string> {
+  let set = topicSets.get(topic);
+  if (set === undefined) {
+    if (topicSets.size >= TOPIC_SETS_MAX) topicSets.clear();
+    topicSets.set(topic, (set = new Set([topic])));
+  }
+  return set;
+}
+
 const PUBLISH_CODES: Record<Exclude<PublishDecision, { ok: true }>["code"], Code> = {
   invalid_argument: Code.InvalidArgument,
   permission_denied: Code.PermissionDenied,
@@ -56,7 +69,7 @@ export function createPubsubHandlers(deps: HandlerDeps): ServiceImpl<typeof Pubs
     subscribe(req, ctx) {
       const service = requireService(registry, req.service);
       const topic = requireTopic(req.topic);
-      const filter = { services: ANY_SERVICE, topics: new Set([topic]), eventTypes: ANY_EVENT_TYPE };
+      const filter = { services: ANY_SERVICE, topics: topicSet(topic), eventTypes: ANY_EVENT_TYPE };
       return streamEvents(deps, ctx, filter, [{ pubsub: service.pubsubName, topic }], topic);
     },
   };

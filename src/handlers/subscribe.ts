@@ -11,6 +11,7 @@ import { identityKey } from "../auth/access-control.js";
 import { canSeeEvent, checkSubscribeFilter } from "../auth/permissions.js";
 import { streamControlKey } from "../server/stream-control.js";
 import type { SubscriberFeed } from "../events/subscription-manager.js";
+import type { TopicLease } from "../events/topic-subscriptions.js";
 import type { HandlerDeps } from "./deps.js";
 
 /** How long a new subscription waits for its backend subscription before giving up. */
@@ -62,7 +63,12 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     if (events !== undefined) return events.next().then((r) => (r.done === true ? this.complete() : r), this.fail);
     if (this.started) return Promise.reject(new Error("EventStream.next called while the stream is starting"));
     this.started = true;
-    return this.start().catch(this.fail);
+    try {
+      return this.start();
+    } catch (err) {
+      this.cleanUp();
+      return Promise.reject(err);
+    }
   }
 
   return(): Promise<IteratorResult<StreamEvent>> {
@@ -70,8 +76,8 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     return Promise.resolve(DONE);
   }
 
-  /** Access control, backend topics, registration, headers; then the pipe or the first event. */
-  private async start(): Promise<IteratorResult<StreamEvent>> {
+  /** Access control and backend topics (may throw); then open() at once, or when the topics are connected. */
+  private start(): Promise<IteratorResult<StreamEvent>> {
     const { deps, ctx, filter } = this;
     // Access control first: a filter the caller may not use fails at once, not as an empty stream.
     const identity = deps.policy.identityOf(ctx.values.get(identityKey), "");
@@ -84,32 +90,41 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     // be asked for its next event, so it would not reach cleanUp() by itself.
     const leases = (this.leases = new Leases(this.backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic))));
     ctx.signal.addEventListener("abort", leases, { once: true });
-    await waitConnected(
+    if (leases.all.every((l) => l.hasConnected)) return this.open(maySee);
+    return waitConnected(
       leases.all.map((l) => l.connected),
       ctx.signal,
-    );
-    if (this.finished) return DONE; // return() came while waiting
+    ).then(() => (this.finished ? DONE : this.open(maySee)), this.fail); // finished: return() came while waiting
+  }
+
+  /** Registers the subscriber and sends the headers; then the pipe's outcome, or the first event through Connect. */
+  private open(maySee: ((event: StreamEvent) => boolean) | undefined): Promise<IteratorResult<StreamEvent>> {
+    const { deps, ctx } = this;
     const control = ctx.values.get(streamControlKey);
-    this.feed = deps.subscribers.open({
-      filter,
-      lifecycleOf: this.lifecycleOf,
-      maySee,
-      signal: ctx.signal,
-      onCut: () => {
-        // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
-        // reader that never does is reset after the grace period.
-        this.resetTimer = setTimeout(() => control?.reset(), deps.slowConsumerGraceMs);
-        this.resetTimer.unref();
-      },
-    });
-    control?.sendHeaders(ctx.responseHeader);
-    // The fast path: the transport writes the events itself and this stream yields none; it
-    // ends or fails once the feed ends, and Connect ends the stream as usual. Returning the
-    // promise (not awaiting it) leaves no frame behind while the stream idles.
-    const piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, this.feed);
-    if (piped !== undefined) return piped.then(this.complete);
-    this.events = deps.subscribers.iterate(this.feed)[Symbol.asyncIterator]();
-    return this.next();
+    let piped: Promise<void> | undefined;
+    try {
+      this.feed = deps.subscribers.open({
+        filter: this.filter,
+        lifecycleOf: this.lifecycleOf,
+        maySee,
+        signal: ctx.signal,
+        onCut: () => {
+          // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
+          // reader that never does is reset after the grace period.
+          this.resetTimer = setTimeout(() => control?.reset(), deps.slowConsumerGraceMs);
+          this.resetTimer.unref();
+        },
+      });
+      control?.sendHeaders(ctx.responseHeader);
+      // The fast path: the transport writes the events itself and this stream yields none; it
+      // ends or fails once the feed ends, and Connect ends the stream as usual.
+      piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, this.feed);
+      if (piped === undefined) this.events = deps.subscribers.iterate(this.feed)[Symbol.asyncIterator]();
+    } catch (err) {
+      this.cleanUp();
+      return Promise.reject(err);
+    }
+    return piped !== undefined ? piped.then(this.complete, this.fail) : this.next();
   }
 
   /** The events ended without an error. */
@@ -144,7 +159,7 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
 
 /** The backend topics a subscription holds; released when the call's signal aborts (handleEvent). */
 class Leases {
-  constructor(readonly all: ReadonlyArray<{ readonly connected: Promise<void>; release(): void }>) {}
+  constructor(readonly all: readonly TopicLease[]) {}
 
   handleEvent(): void {
     this.releaseAll();

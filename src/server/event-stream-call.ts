@@ -75,6 +75,8 @@ export interface EventStreamTransport {
   viaConnect(body: RequestBody): void;
   /** The call stays on the fast path: what viaConnect would have needed can be let go. */
   committed?(): void;
+  /** The call could not be written to its end (the stream is reset). */
+  failed(reason: unknown): void;
 }
 
 /**
@@ -129,11 +131,7 @@ export async function serveEventStream(
   return runCall(entry, wire, res, transport, options, ctx, controller, request);
 }
 
-/**
- * Runs the call and ends the stream. Written with promise callbacks rather than as an async
- * function: an idle Subscribe stream waits here for its whole life, and a parked async frame
- * (its registers, context and promise) would be held per stream.
- */
+/** Runs the call and ends the stream (see StreamCallRun). */
 function runCall(
   entry: EventStreamMethod,
   wire: StreamWire,
@@ -143,44 +141,97 @@ function runCall(
   ctx: HandlerContext,
   controller: CallAbortController,
   request: StreamRequest,
-): Promise<void> {
-  const { method } = entry;
+): void {
   const next = withInterceptors<StreamRequest, StreamResponse>(options.interceptors, (req) => invokeHandler(entry, ctx, req));
-  return next(request)
-    .then((response) => {
-      copyHeaders(response.header, ctx.responseHeader);
-      // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
-      // written one message at a time with backpressure, like Connect would.
-      const write = (out: unknown) => {
-        if (!res.headersSent) transport.writeHead(ctx.responseHeader);
-        return writeMessage(res, frameOf(method.output, out as MessageShape<DescMessage>, wire.codec, options.writeMaxBytes));
-      };
-      return forEachMessage(response.message, write).then(() => copyHeaders(response.trailer, ctx.responseTrailer));
-    })
-    .then(
-      () => endCall(wire, res, transport, options, ctx, controller, undefined),
-      (err: unknown) => endCall(wire, res, transport, options, ctx, controller, err),
-    );
+  const run = new StreamCallRun(entry.method, wire, res, transport, options, ctx, controller);
+  next(request).then(run.onResponse, run.finish);
 }
 
 /**
- * `for await (const m of messages) await write(m)` without a parked frame: next() is asked only
- * once the last write is done; when a write fails the iterator is closed (return()) and the
- * write's error wins, as in a for-await loop.
+ * One call from the handler's response to the end of the stream:
+ * `try { for await (const m of response.message) await write(m); end() } catch (e) { end(e) }`,
+ * written as an object with a few callbacks rather than as an async function or a promise chain.
+ * An idle Subscribe stream waits here for its whole life, and a parked async frame, or each
+ * promise of a chain (with its reaction, and async-hook fields while a context manager is on),
+ * would be held per stream. next() is asked only once the last write is done; when a write fails
+ * the iterator is closed (return()) and the write's error wins, as in a for-await loop.
  */
-function forEachMessage(messages: AsyncIterable<unknown>, write: (message: unknown) => Promise<void>): Promise<void> {
-  const iterator = messages[Symbol.asyncIterator]();
-  const step = (): Promise<void> =>
-    iterator.next().then((result) => {
-      if (result.done === true) return undefined;
-      return write(result.value).then(step, (err: unknown) => {
-        const rethrow = () => {
-          throw err;
-        };
-        return Promise.resolve(iterator.return?.()).then(rethrow, rethrow);
-      });
-    });
-  return step();
+class StreamCallRun {
+  private iterator: AsyncIterator<unknown> | undefined;
+  private trailer: Headers | undefined;
+
+  constructor(
+    private readonly method: DescMethodServerStreaming,
+    private readonly wire: StreamWire,
+    private readonly res: CallResponse,
+    private readonly transport: EventStreamTransport,
+    private readonly options: FastCallOptions,
+    private readonly ctx: HandlerContext,
+    private readonly controller: CallAbortController,
+  ) {}
+
+  readonly onResponse = (response: StreamResponse): void => {
+    try {
+      copyHeaders(response.header, this.ctx.responseHeader);
+      this.trailer = response.trailer;
+      this.iterator = (response.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    } catch (err) {
+      return this.finish(err);
+    }
+    this.step();
+  };
+
+  private readonly step = (): void => {
+    let pending: Promise<IteratorResult<unknown>>;
+    try {
+      pending = (this.iterator as AsyncIterator<unknown>).next();
+    } catch (err) {
+      return this.finish(err);
+    }
+    pending.then(this.onResult, this.finish);
+  };
+
+  private readonly onResult = (result: IteratorResult<unknown>): void => {
+    if (result.done === true) {
+      try {
+        copyHeaders(this.trailer as Headers, this.ctx.responseTrailer);
+      } catch (err) {
+        return this.finish(err);
+      }
+      return this.finish(undefined);
+    }
+    // The Subscribe handlers yield nothing here (they pipe their events); anything yielded is
+    // written one message at a time with backpressure, like Connect would.
+    let written: Promise<void>;
+    try {
+      if (!this.res.headersSent) this.transport.writeHead(this.ctx.responseHeader);
+      written = writeMessage(this.res, frameOf(this.method.output, result.value as MessageShape<DescMessage>, this.wire.codec, this.options.writeMaxBytes));
+    } catch (err) {
+      return this.closeAndFinish(err);
+    }
+    written.then(this.step, (err: unknown) => this.closeAndFinish(err));
+  };
+
+  private closeAndFinish(err: unknown): void {
+    let closed: unknown;
+    try {
+      closed = this.iterator?.return?.();
+    } catch {
+      // the write's error wins
+    }
+    const finishNow = () => this.finish(err);
+    Promise.resolve(closed).then(finishNow, finishNow);
+  }
+
+  readonly finish = (failure: unknown): void => {
+    let ended: Promise<void> | undefined;
+    try {
+      ended = endCall(this.wire, this.res, this.transport, this.options, this.ctx, this.controller, failure);
+    } catch (err) {
+      return this.transport.failed(err);
+    }
+    ended?.catch((reason: unknown) => this.transport.failed(reason));
+  };
 }
 
 /** Ends the stream: the status in the trailers (gRPC), the trailer frame (gRPC-Web) or the end-stream message (Connect). */

@@ -10,10 +10,11 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type ConnectRouter, type ContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type ContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { Logger } from "../observability/logger.js";
+import { CallValues } from "./call-values.js";
 import { fastStreamWire, serveEventStream, type CallResponse, type EventStreamMethod, type EventStreamTransport, type StreamWire } from "./event-stream-call.js";
 import type { FastCallOptions } from "./fast-path.js";
 import { pipeFeed } from "./event-stream-writer.js";
@@ -108,7 +109,7 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
  */
 class RpcCall implements StreamControl, EventStreamTransport {
   /** The call's context values; handlers find this StreamControl in them. */
-  readonly values: ContextValues = createContextValues().set(streamControlKey, this);
+  readonly values: ContextValues = new CallValues().set(streamControlKey, this);
 
   constructor(
     private readonly req: NodeRequest,
@@ -184,7 +185,7 @@ export function bareStreamRoute<T>(
  * Connect through the compatibility layer's objects, made only then.
  */
 class Http2StreamCall implements StreamControl, EventStreamTransport, CallResponse {
-  readonly values: ContextValues = createContextValues().set(streamControlKey, this);
+  readonly values: ContextValues = new CallValues().set(streamControlKey, this);
   private trailers: Record<string, string> | undefined;
 
   /** The request as it came, for a hand-over to Connect; dropped once the call stays on the fast path. */
