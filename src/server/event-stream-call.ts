@@ -14,7 +14,7 @@
  * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
  */
 import type { DescMessage, DescMethodServerStreaming, JsonReadOptions, MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ContextValues, type HandlerContext, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
@@ -142,9 +142,33 @@ function runCall(
   controller: CallAbortController,
   request: StreamRequest,
 ): void {
-  const next = withInterceptors<StreamRequest, StreamResponse>(options.interceptors, (req) => invokeHandler(entry, ctx, req));
   const run = new StreamCallRun(entry.method, wire, res, transport, options, ctx, controller);
-  next(request).then(run.onResponse, run.finish);
+  (request as CallRequest)[callContext] = ctx;
+  chainOf(entry, options.interceptors)(request).then(run.onResponse, run.finish);
+}
+
+/** Where a request carries its call's handler context to the end of the interceptor chain. */
+const callContext = Symbol("handler context of the call");
+type CallRequest = StreamRequest & { [callContext]?: HandlerContext };
+
+/**
+ * The interceptors around a method's implementation, built once per method rather than once per
+ * call: the chain's closures would otherwise be kept per stream for as long as it idles (the
+ * interceptors' end-of-stream watchers hold their scopes). The call's context travels on the
+ * request (object spread keeps it when an interceptor makes a new request).
+ */
+const chains = new WeakMap<EventStreamMethod, { readonly interceptors: readonly Interceptor[]; readonly next: (req: StreamRequest) => Promise<StreamResponse> }>();
+
+function chainOf(entry: EventStreamMethod, interceptors: readonly Interceptor[]): (req: StreamRequest) => Promise<StreamResponse> {
+  const cached = chains.get(entry);
+  if (cached !== undefined && cached.interceptors === interceptors) return cached.next;
+  const next = withInterceptors<StreamRequest, StreamResponse>(interceptors, (req) => {
+    const ctx = (req as CallRequest)[callContext];
+    if (ctx === undefined) return Promise.reject(new ConnectError("an interceptor dropped the call's context from the request", Code.Internal));
+    return invokeHandler(entry, ctx, req);
+  });
+  chains.set(entry, { interceptors, next });
+  return next;
 }
 
 /**
