@@ -2,11 +2,40 @@
 // server W2 measures, the gateway included, so memory "after GC" is read the same way for all:
 // on SIGUSR2 it runs two full collections and writes one line to stderr,
 // `GCPROBE {"rss":…,"heapUsed":…}`. Nothing else changes in the process.
-process.on("SIGUSR2", () => {
-  if (typeof globalThis.gc === "function") {
-    globalThis.gc();
-    globalThis.gc();
-  }
+//
+// With GCPROBE_SETTLE_MS set it keeps collecting once a second for that long and reports the
+// reading with the lowest RSS: V8 keeps a young generation grown by a burst of allocation (16 MiB
+// and more) until it has seen the process idle for a few seconds, and only then gives it back, so
+// a single reading right after the streams opened charges that burst to the streams.
+const settleMs = Number(process.env.GCPROBE_SETTLE_MS ?? 0);
+let busy = false;
+
+function read() {
+  globalThis.gc?.();
+  globalThis.gc?.();
   const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
-  process.stderr.write(`GCPROBE ${JSON.stringify({ rss, heapUsed, heapTotal, external, arrayBuffers, gc: typeof globalThis.gc === "function" })}\n`);
-});
+  return { rss, heapUsed, heapTotal, external, arrayBuffers };
+}
+
+function report(reading, readings) {
+  process.stderr.write(`GCPROBE ${JSON.stringify({ ...reading, readings, gc: typeof globalThis.gc === "function" })}\n`);
+}
+
+process.on("SIGUSR2", () => {
+  if (busy) return;
+  let best = read();
+  if (!(settleMs > 0)) return report(best, 1);
+  busy = true;
+  let readings = 1;
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const now = read();
+    readings++;
+    if (now.rss < best.rss) best = now;
+    if (Date.now() - started < settleMs) return;
+    clearInterval(timer);
+    busy = false;
+    report(best, readings);
+  }, 1000);
+}
+);

@@ -26,6 +26,8 @@ export interface GatewayOptions {
   readonly service: string;
   readonly extraArgs?: readonly string[];
   readonly nodeArgs?: readonly string[];
+  /** How long the GC probe lets the server idle before reporting memory (bench/lib/gc-probe.mjs). */
+  readonly gcSettleMs?: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
       role: "server",
       tsx: false,
       nodeArgs: ["--enable-source-maps", ...GC_PROBE_ARGS, "--import", join(ROOT, "dist/src/observability/telemetry-preload.js"), ...(options.nodeArgs ?? [])],
+      env: gcProbeEnv(options.gcSettleMs),
     },
   );
   const output = captureOutput(child);
@@ -79,7 +82,7 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
     pid,
     port,
     stats: () => procStats(pid),
-    memoryAfterGc: () => memoryAfterGc(child),
+    memoryAfterGc: () => memoryAfterGc(child, options.gcSettleMs),
     output,
     async stop() {
       await stopChild(child, 10_000);
@@ -91,11 +94,16 @@ export async function startGateway(pinning: Pinning, options: GatewayOptions): P
 /** Every server W2 measures loads the GC probe, so "after GC" means the same for all of them. */
 const GC_PROBE_ARGS = ["--expose-gc", "--import", join(ROOT, "bench/lib/gc-probe.mjs")];
 
+function gcProbeEnv(settleMs: number | undefined): Record<string, string> {
+  return settleMs === undefined ? {} : { GCPROBE_SETTLE_MS: String(settleMs) };
+}
+
 /** Signals the server's GC probe and waits for the line it writes on stderr. */
-function memoryAfterGc(child: ChildProcess): Promise<{ rssBytes: number; heapUsedBytes: number }> {
+function memoryAfterGc(child: ChildProcess, settleMs = 0): Promise<{ rssBytes: number; heapUsedBytes: number }> {
   return new Promise((resolve, reject) => {
     let text = "";
-    const timer = setTimeout(() => done(new Error("no GCPROBE line within 15 s (is bench/lib/gc-probe.mjs loaded?)")), 15_000);
+    const limitMs = settleMs + 15_000;
+    const timer = setTimeout(() => done(new Error(`no GCPROBE line within ${limitMs / 1000} s (is bench/lib/gc-probe.mjs loaded?)`)), limitMs);
     const onData = (d: Buffer) => {
       text += d.toString();
       const m = /GCPROBE (\{[^\n]*\})\n/.exec(text);
@@ -127,14 +135,18 @@ export interface BaselineTarget extends ServerTarget {
   readonly ipc: IpcChild;
 }
 
-export async function startBaseline(pinning: Pinning, kind: BaselineKind, options: { templateBase64?: string | undefined; args?: readonly string[] } = {}): Promise<BaselineTarget> {
-  const { templateBase64, args = [] } = options;
-  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), args, { pinning, role: "server", ipc: true, nodeArgs: GC_PROBE_ARGS });
+export async function startBaseline(
+  pinning: Pinning,
+  kind: BaselineKind,
+  options: { templateBase64?: string | undefined; args?: readonly string[]; gcSettleMs?: number } = {},
+): Promise<BaselineTarget> {
+  const { templateBase64, args = [], gcSettleMs } = options;
+  const child = spawnNode(join(ROOT, BASELINE_SCRIPTS[kind]), args, { pinning, role: "server", ipc: true, nodeArgs: GC_PROBE_ARGS, env: gcProbeEnv(gcSettleMs) });
   const ipc = new IpcChild(child, kind);
   const ready = await ipc.notice<{ type: string; port: number }>(60_000);
   if (templateBase64 !== undefined) await ipc.call("template", { base64: templateBase64 });
   const pid = child.pid ?? -1;
-  return { name: kind, pid, port: ready.port, ipc, stats: () => procStats(pid), memoryAfterGc: () => memoryAfterGc(child), output: ipc.output, stop: () => ipc.stop() };
+  return { name: kind, pid, port: ready.port, ipc, stats: () => procStats(pid), memoryAfterGc: () => memoryAfterGc(child, gcSettleMs), output: ipc.output, stop: () => ipc.stop() };
 }
 
 export async function startLoadClient(pinning: Pinning): Promise<IpcChild> {
