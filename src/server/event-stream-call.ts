@@ -63,6 +63,7 @@ export interface CallResponse {
   addTrailers(trailers: Record<string, string>): void;
   end(): void;
   end(chunk: Uint8Array): void;
+  on(event: "close", listener: () => void): unknown;
   once(event: "drain" | "close" | "finish", listener: () => void): unknown;
   off(event: "drain" | "close" | "finish", listener: () => void): unknown;
 }
@@ -315,8 +316,10 @@ const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 class CallAbortController extends AbortController {
   constructor(private readonly res: CallResponse) {
     super();
+    // on(), not once(): once() wraps the listener in one more function and state per stream;
+    // end() takes it off, and onClose does nothing twice.
     if (res.destroyed) this.abort(CLIENT_GONE);
-    else res.once("close", this.onClose);
+    else res.on("close", this.onClose);
   }
 
   private readonly onClose = (): void => {

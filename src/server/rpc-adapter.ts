@@ -225,8 +225,16 @@ class Http2StreamCall implements StreamControl, EventStreamTransport, CallRespon
   }
 
   end(chunk?: Uint8Array): void {
-    if (chunk === undefined) this.stream.end();
-    else this.stream.end(chunk);
+    const stream = this.stream;
+    // Listening only now, not from respond(): one listener fewer on every idle stream.
+    if (this.hasTrailers && stream.headersSent) stream.once("wantTrailers", () => stream.sendTrailers(this.trailers ?? {}));
+    if (chunk === undefined) stream.end();
+    else stream.end(chunk);
+  }
+
+  on(event: "close", listener: () => void): this {
+    this.stream.on(event, listener);
+    return this;
   }
 
   once(event: "drain" | "close" | "finish", listener: () => void): this {
@@ -248,8 +256,7 @@ class Http2StreamCall implements StreamControl, EventStreamTransport, CallRespon
       stream.respond(headers);
       return;
     }
-    stream.respond(headers, { waitForTrailers: true });
-    stream.once("wantTrailers", () => stream.sendTrailers(this.trailers ?? {}));
+    stream.respond(headers, { waitForTrailers: true }); // the trailers go out in end()
   }
 
   writeHead(header: Headers): void {
