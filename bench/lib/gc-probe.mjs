@@ -17,25 +17,25 @@ function read() {
   return { rss, heapUsed, heapTotal, external, arrayBuffers };
 }
 
-function report(reading, readings) {
-  process.stderr.write(`GCPROBE ${JSON.stringify({ ...reading, readings, gc: typeof globalThis.gc === "function" })}\n`);
+function report(reading, rssSeen) {
+  process.stderr.write(`GCPROBE ${JSON.stringify({ ...reading, rssSeen, gc: typeof globalThis.gc === "function" })}\n`);
 }
 
 process.on("SIGUSR2", () => {
   if (busy) return;
   let best = read();
-  if (!(settleMs > 0)) return report(best, 1);
+  if (!(settleMs > 0)) return report(best, [best.rss]);
   busy = true;
-  let readings = 1;
+  const rssSeen = [best.rss];
   const started = Date.now();
   const timer = setInterval(() => {
     const now = read();
-    readings++;
+    rssSeen.push(now.rss);
     if (now.rss < best.rss) best = now;
     if (Date.now() - started < settleMs) return;
     clearInterval(timer);
     busy = false;
-    report(best, readings);
+    report(best, rssSeen);
   }, 1000);
 }
 );

@@ -15,9 +15,16 @@ export interface ServerTarget {
   readonly port: number;
   stats(): ProcStats;
   /** RSS and V8 heap in use right after two forced full collections (bench/lib/gc-probe.mjs). */
-  memoryAfterGc(): Promise<{ rssBytes: number; heapUsedBytes: number }>;
+  memoryAfterGc(): Promise<MemoryAfterGc>;
   output(): string;
   stop(): Promise<void>;
+}
+
+/** Memory after forced collections: the reading with the lowest RSS, and every RSS seen while settling. */
+export interface MemoryAfterGc {
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly rssSeenBytes: readonly number[];
 }
 
 export interface GatewayOptions {
@@ -99,7 +106,7 @@ function gcProbeEnv(settleMs: number | undefined): Record<string, string> {
 }
 
 /** Signals the server's GC probe and waits for the line it writes on stderr. */
-function memoryAfterGc(child: ChildProcess, settleMs = 0): Promise<{ rssBytes: number; heapUsedBytes: number }> {
+function memoryAfterGc(child: ChildProcess, settleMs = 0): Promise<MemoryAfterGc> {
   return new Promise((resolve, reject) => {
     let text = "";
     const limitMs = settleMs + 15_000;
@@ -108,15 +115,15 @@ function memoryAfterGc(child: ChildProcess, settleMs = 0): Promise<{ rssBytes: n
       text += d.toString();
       const m = /GCPROBE (\{[^\n]*\})\n/.exec(text);
       if (m === null) return;
-      const probe = JSON.parse(m[1] as string) as { rss: number; heapUsed: number; gc: boolean };
+      const probe = JSON.parse(m[1] as string) as { rss: number; heapUsed: number; rssSeen?: number[]; gc: boolean };
       if (!probe.gc) done(new Error("the GC probe has no gc(): --expose-gc missing"));
-      else done(undefined, { rssBytes: probe.rss, heapUsedBytes: probe.heapUsed });
+      else done(undefined, { rssBytes: probe.rss, heapUsedBytes: probe.heapUsed, rssSeenBytes: probe.rssSeen ?? [probe.rss] });
     };
-    const done = (err: Error | undefined, value?: { rssBytes: number; heapUsedBytes: number }) => {
+    const done = (err: Error | undefined, value?: MemoryAfterGc) => {
       clearTimeout(timer);
       child.stderr?.off("data", onData);
       if (err !== undefined) reject(err);
-      else resolve(value as { rssBytes: number; heapUsedBytes: number });
+      else resolve(value as MemoryAfterGc);
     };
     child.stderr?.on("data", onData);
     child.kill("SIGUSR2");

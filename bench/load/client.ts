@@ -6,6 +6,7 @@
  * closed-loop. It talks to the harness over IPC (bench/lib/proc.ts serveIpc).
  */
 import * as http2 from "node:http2";
+import { daprdStreamLatency } from "./daprd-direct.js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GetStateRequestSchema as DaprGetStateRequestSchema, SaveStateRequestSchema as DaprSaveStateRequestSchema } from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
 import { StreamEventSchema } from "../../gen/virtufin/api/v1/common_pb.js";
@@ -483,6 +484,7 @@ serveIpc({
   unary,
   "redis-unary": redisDirectUnary,
   "redis-streams-latency": redisStreamsLatency,
+  "daprd-stream-latency": daprdStreamLatency,
   "jetstream-latency": jetstreamLatency,
   "nats-publish-probe": natsPublishProbe,
   usage: () => selfUsage(),

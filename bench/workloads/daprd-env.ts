@@ -52,3 +52,27 @@ export async function startDaprEnv(ctx: BenchContext, pubsub: "redis" | "jetstre
     throw err;
   }
 }
+
+/**
+ * daprd alone (no gateway) with the same components, for W4's daprd-direct path; stop() cleans
+ * up as startDaprEnv's does.
+ */
+export async function startDaprdOnly(ctx: BenchContext, pubsub: "redis" | "jetstream"): Promise<{ daprd: Daprd; daprdStats: () => ProcStats; stop(): Promise<void> }> {
+  const prefix = `${ctx.service}.`;
+  const deleteStream = pubsub === "jetstream" ? await createJetStreamStream(`VF_BENCH_${ctx.run}_D`, [`${prefix}>`]) : undefined;
+  try {
+    const d = await startDaprd({ appId: `${ctx.service}-${pubsub}-direct`, pubsub, logLevel: "warn" });
+    return {
+      daprd: d,
+      daprdStats: () => procStats(d.pid),
+      async stop() {
+        await d.stop();
+        await deleteStream?.();
+        await deleteRedisKeys(`${ctx.service}*`);
+      },
+    };
+  } catch (err) {
+    await deleteStream?.();
+    throw err;
+  }
+}

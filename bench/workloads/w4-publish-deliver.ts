@@ -9,7 +9,7 @@ import { formatCpuPerMsg, formatInt, formatMs, formatRatio } from "../lib/progre
 import type { Goal, WorkloadReport } from "../lib/report.js";
 import { lineChart, percentileToX, xToPercentileLabel } from "../lib/svg.js";
 import { connectionsFor, type BenchContext } from "./context.js";
-import { daprdMissing, startDaprEnv } from "./daprd-env.js";
+import { daprdMissing, startDaprdOnly, startDaprEnv } from "./daprd-env.js";
 import { PERCENTILES } from "./w1-fanout.js";
 
 type Broker = "redis" | "jetstream";
@@ -78,9 +78,40 @@ async function direct(ctx: BenchContext, broker: Broker, rate: number): Promise<
   return { rate: (r.received * 1000) / r.elapsedMs, latency, cpuPerMsg: Number.NaN, lost: 0, publishErrors: 0, received: r.received, skipped: 0 };
 }
 
+/**
+ * The sidecar path without the gateway: a Node publisher and one subscriber on daprd's own gRPC
+ * API (PublishEvent, SubscribeTopicEventsAlpha1) with the same components, so the report shows
+ * how much of W4 is daprd's.
+ */
+async function daprdDirect(ctx: BenchContext, broker: Broker, rate: number): Promise<PathResult> {
+  const env = await startDaprdOnly(ctx, broker);
+  try {
+    const ms = (ctx.quick ? 1000 : 5000) * ctx.timing.repeats;
+    const before = env.daprdStats().cpuSeconds;
+    const r = await ctx.client.call<{ published: number; received: number; elapsedMs: number; latency: HistogramJson; publishErrors: number; inFlightSkipped: number }>("daprd-stream-latency", {
+      grpcPort: env.daprd.grpcPort,
+      pubsub: "pubsub",
+      topic: `${ctx.service}.w4direct`,
+      rate,
+      warmupMs: ctx.timing.warmupMs,
+      durationMs: ms,
+      payloadBytes: 60,
+    });
+    const cpu = env.daprdStats().cpuSeconds - before;
+    const latency = LogHistogram.fromJSON(r.latency);
+    ctx.progress.line(
+      "W4",
+      `${BROKER_NAME[broker]} via daprd, no gateway: ${formatInt((r.received * 1000) / r.elapsedMs)} msgs/s received (${formatInt((r.published * 1000) / r.elapsedMs)} events/s published${r.inFlightSkipped > 0 ? `, ${r.inFlightSkipped} not sent: 500 in flight` : ""}${r.publishErrors > 0 ? `, ${r.publishErrors} failed` : ""}), p50 ${formatMs(latency.percentile(50))} ms, p99 ${formatMs(latency.percentile(99))} ms`,
+    );
+    return { rate: (r.received * 1000) / r.elapsedMs, latency, cpuPerMsg: r.received > 0 ? cpu / r.received : Number.NaN, lost: 0, publishErrors: r.publishErrors, received: r.received, skipped: r.inFlightSkipped };
+  } finally {
+    await env.stop();
+  }
+}
+
 export async function runW4(ctx: BenchContext): Promise<WorkloadReport> {
   const what =
-    "PublishEvent at 1,000 events/s (open loop, send time in the payload) to 100 Subscribe streams through daprd and the broker; the latency of every event on 10 sampled streams. Baseline: the same broker without the gateway (a Node publisher and one subscriber on it directly: XADD/XREAD on Redis Streams, js.publish and an ordered consumer on JetStream).";
+    "PublishEvent at 1,000 events/s (open loop, send time in the payload) to 100 Subscribe streams through daprd and the broker; the latency of every event on 10 sampled streams. Baseline: the same broker without the gateway (a Node publisher and one subscriber on it directly: XADD/XREAD on Redis Streams, js.publish and an ordered consumer on JetStream). Also shown: daprd with the same components and no gateway (a Node publisher and one subscriber on daprd's gRPC API), to tell daprd's share from the gateway's.";
   const missing = daprdMissing();
   if (missing !== undefined) {
     ctx.progress.line("W4", `skipped: ${missing}`);
@@ -97,7 +128,12 @@ export async function runW4(ctx: BenchContext): Promise<WorkloadReport> {
   for (const broker of brokers) {
     const gw = await throughGateway(ctx, broker, rate, subscribers);
     const base = await direct(ctx, broker, rate);
-    for (const [name, m] of [[`gateway via daprd + ${BROKER_NAME[broker]}`, gw], [`${BROKER_NAME[broker]} direct`, base]] as const) {
+    const sidecar = await daprdDirect(ctx, broker, rate);
+    for (const [name, m] of [
+      [`gateway via daprd + ${BROKER_NAME[broker]}`, gw],
+      [`${BROKER_NAME[broker]} direct`, base],
+      [`daprd + ${BROKER_NAME[broker]}, no gateway`, sidecar],
+    ] as const) {
       rows.push([name, formatInt(m.rate), formatMs(m.latency.percentile(50)), formatMs(m.latency.percentile(99)), formatMs(m.latency.percentile(99.9)), formatMs(m.latency.max), formatCpuPerMsg(m.cpuPerMsg), formatInt(m.received)]);
       series.push({ name, points: PERCENTILES.map((p) => [percentileToX(p), m.latency.percentile(p) / 1000] as const) });
     }
@@ -107,6 +143,9 @@ export async function runW4(ctx: BenchContext): Promise<WorkloadReport> {
     ctx.ratios.set(`W4 ${broker} direct/gateway p99`, base.latency.percentile(99) / p99);
     goals.push({ text: `${BROKER_NAME[broker]}: p99 at most the baseline's p99 + 3.5 ms`, met: extra <= 3.5, detail: `+${extra.toFixed(2)} ms (${formatMs(p99)} against ${formatMs(base.latency.percentile(99))} ms)` });
     goals.push({ text: `${BROKER_NAME[broker]}: p99.9 at most 3x p99`, met: tail <= 3, detail: formatRatio(tail) });
+    notes.push(
+      `${BROKER_NAME[broker]}: daprd alone (a Node publisher and one subscriber on daprd's gRPC API, same components, no gateway) delivers ${formatInt(sidecar.rate)} events/s of the ${formatInt(rate)} published, p99 ${formatMs(sidecar.latency.percentile(99))} ms${sidecar.skipped > 0 ? ` (${formatInt(sidecar.skipped)} publishes not sent: 500 in flight)` : ""}; through the gateway ${formatInt(gw.rate / subscribers)} events/s reach each subscriber.`,
+    );
     if (gw.lost > 0) notes.push(`${BROKER_NAME[broker]}: ${gw.lost} of ${subscribers} streams ended during the run.`);
     if (gw.publishErrors > 0) notes.push(`${BROKER_NAME[broker]}: ${gw.publishErrors} publishes failed.`);
     if (gw.skipped > 0) notes.push(`${BROKER_NAME[broker]} via the gateway did not keep up with ${formatInt(rate)} events/s: ${formatInt(gw.skipped)} publishes were not sent because 500 were already in flight (latency then includes queueing).`);
