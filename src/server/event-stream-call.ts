@@ -251,45 +251,38 @@ class StreamCallRun {
   readonly finish = (failure: unknown): void => {
     let ended: Promise<void> | undefined;
     try {
-      ended = endCall(this.wire, this.res, this.transport, this.options, this.ctx, this.controller, failure);
+      ended = this.endStream(failure);
     } catch (err) {
       return this.transport.failed(err);
     }
     ended?.catch((reason: unknown) => this.transport.failed(reason));
   };
-}
-
-/** Ends the stream: the status in the trailers (gRPC), the trailer frame (gRPC-Web) or the end-stream message (Connect). */
-function endCall(
-  wire: StreamWire,
-  res: CallResponse,
-  transport: EventStreamTransport,
-  options: FastCallOptions,
-  ctx: HandlerContext,
-  controller: CallAbortController,
-  failure: unknown,
-): Promise<void> | undefined {
-  controller.end(failure);
-  if (res.destroyed || res.writableEnded) return undefined;
-  const error = failure === undefined ? undefined : failure instanceof ConnectError ? failure : new ConnectError("internal error", Code.Internal, undefined, undefined, failure);
-  if (!res.headersSent) transport.writeHead(ctx.responseHeader);
-  switch (wire.protocol) {
-    case "grpc": {
-      if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
-      const trailers: Record<string, string> = {};
-      ctx.responseTrailer.forEach((value, key) => (trailers[key] = value));
-      res.addTrailers(trailers);
-      return end(res);
-    }
-    case "grpc-web":
-      if (error !== undefined) setTrailerStatus(ctx.responseTrailer, error);
-      return end(res, envelope(createTrailerSerialization().serialize(ctx.responseTrailer), trailerFlag));
-    case "connect": {
-      const endStream = createEndStreamSerialization(options.jsonOptions).serialize({ metadata: ctx.responseTrailer, ...(error === undefined ? {} : { error }) });
-      return end(res, envelope(endStream, endStreamFlag));
+  /** Ends the stream: the status in the trailers (gRPC), the trailer frame (gRPC-Web) or the end-stream message (Connect). */
+  private endStream(failure: unknown): Promise<void> | undefined {
+    this.controller.end(failure);
+    if (this.res.destroyed || this.res.writableEnded) return undefined;
+    const error = failure === undefined ? undefined : failure instanceof ConnectError ? failure : new ConnectError("internal error", Code.Internal, undefined, undefined, failure);
+    if (!this.res.headersSent) this.transport.writeHead(this.ctx.responseHeader);
+    switch (this.wire.protocol) {
+      case "grpc": {
+        if (error !== undefined) setTrailerStatus(this.ctx.responseTrailer, error);
+        const trailers: Record<string, string> = {};
+        this.ctx.responseTrailer.forEach((value, key) => (trailers[key] = value));
+        this.res.addTrailers(trailers);
+        return end(this.res);
+      }
+      case "grpc-web":
+        if (error !== undefined) setTrailerStatus(this.ctx.responseTrailer, error);
+        return end(this.res, envelope(createTrailerSerialization().serialize(this.ctx.responseTrailer), trailerFlag));
+      case "connect": {
+        const endStream = createEndStreamSerialization(this.options.jsonOptions).serialize({ metadata: this.ctx.responseTrailer, ...(error === undefined ? {} : { error }) });
+        return end(this.res, envelope(endStream, endStreamFlag));
+      }
     }
   }
+
 }
+
 
 async function invokeHandler(entry: EventStreamMethod, ctx: HandlerContext, req: StreamRequest): Promise<StreamResponse> {
   const { method } = entry;
