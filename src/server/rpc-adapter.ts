@@ -18,7 +18,7 @@ import { CallValues } from "./call-values.js";
 import { fastStreamWire, serveEventStream, type CallResponse, type EventStreamMethod, type EventStreamTransport, type StreamWire } from "./event-stream-call.js";
 import type { FastCallOptions } from "./fast-path.js";
 import { pipeFeed } from "./event-stream-writer.js";
-import { responseCodec } from "./framing.js";
+import { responseCodec, type Codec } from "./framing.js";
 import { bodyStream, incomingRequest, incomingStream, type RequestBody } from "./node-request.js";
 import { streamControlKey, type MessageFeed, type StreamControl } from "./stream-control.js";
 import { fastUnaryWire, serveUnary, type UnaryMethod } from "./unary-call.js";
@@ -67,9 +67,7 @@ export function createRpcRequestHandler(router: ConnectRouter, logger: Logger, o
 
   /** Returns false when no RPC lives at the request's path. */
   function handleRpc(req: NodeRequest, res: NodeResponse): boolean {
-    const url = req.url ?? "";
-    const query = url.indexOf("?");
-    const path = query < 0 ? url : url.slice(0, query);
+    const path = pathOf(req.url);
     const handler = paths.get(path);
     if (handler === undefined) return false;
     const call = new RpcCall(req, res, handler, logger, options.writeMaxBytes);
@@ -134,9 +132,8 @@ class RpcCall implements StreamControl, EventStreamTransport {
   }
 
   pipe<Desc extends DescMessage>(schema: Desc, responseHeader: Headers, feed: MessageFeed<MessageShape<Desc>>): Promise<void> | undefined {
-    const codec = responseCodec(responseHeader.get("content-type"));
-    // Connect frames compressed responses itself; the fast path writes only identity frames.
-    if (codec === undefined || isCompressed(responseHeader)) return undefined;
+    const codec = pipeCodec(responseHeader);
+    if (codec === undefined) return undefined;
     if (!this.res.headersSent) writeHead(this.res, 200, responseHeader);
     return pipeFeed(this.res, feed, { schema, codec, writeMaxBytes: this.writeMaxBytes });
   }
@@ -151,10 +148,7 @@ class RpcCall implements StreamControl, EventStreamTransport {
   }
 
   failed(reason: unknown): void {
-    const code = ConnectError.from(reason).code;
-    if (code !== Code.Aborted && code !== Code.Canceled) {
-      this.logger.debug({ err: reason, method: this.handler.method.name }, "response not fully written");
-    }
+    logUnfinished(this.logger, this.handler, reason);
     if (!this.res.writableEnded) this.reset();
   }
 }
@@ -169,9 +163,7 @@ export function bareStreamRoute<T>(
   fastPaths: ReadonlyMap<string, T>,
 ): { readonly path: string; readonly entry: T; readonly wire: StreamWire } | undefined {
   if (headers.origin !== undefined) return undefined;
-  const url = headers[":path"] ?? "";
-  const query = url.indexOf("?");
-  const path = query < 0 ? url : url.slice(0, query);
+  const path = pathOf(headers[":path"]);
   const entry = fastPaths.get(path);
   if (entry === undefined) return undefined;
   const wire = fastStreamWire(headers[":method"], 2, headers);
@@ -268,8 +260,8 @@ class Http2StreamCall implements StreamControl, EventStreamTransport, CallRespon
   }
 
   pipe<Desc extends DescMessage>(schema: Desc, responseHeader: Headers, feed: MessageFeed<MessageShape<Desc>>): Promise<void> | undefined {
-    const codec = responseCodec(responseHeader.get("content-type"));
-    if (codec === undefined || isCompressed(responseHeader)) return undefined;
+    const codec = pipeCodec(responseHeader);
+    if (codec === undefined) return undefined;
     this.sendHeaders(responseHeader);
     return pipeFeed(this.stream, feed, { schema, codec, writeMaxBytes: this.writeMaxBytes });
   }
@@ -287,12 +279,28 @@ class Http2StreamCall implements StreamControl, EventStreamTransport, CallRespon
   }
 
   failed(reason: unknown): void {
-    const code = ConnectError.from(reason).code;
-    if (code !== Code.Aborted && code !== Code.Canceled) {
-      this.logger.debug({ err: reason, method: this.handler.method.name }, "response not fully written");
-    }
+    logUnfinished(this.logger, this.handler, reason);
     if (!this.stream.writableEnded) this.reset();
   }
+}
+
+/** The request path without its query string. */
+function pathOf(url: string | undefined): string {
+  const u = url ?? "";
+  const query = u.indexOf("?");
+  return query < 0 ? u : u.slice(0, query);
+}
+
+/** The codec the fast path writes a stream's messages in, or undefined to leave them to Connect. */
+function pipeCodec(responseHeader: Headers): Codec | undefined {
+  // Connect frames compressed responses itself; the fast path writes only identity frames.
+  return isCompressed(responseHeader) ? undefined : responseCodec(responseHeader.get("content-type"));
+}
+
+/** A call whose response could not be written to its end: worth a debug line unless the client left. */
+function logUnfinished(logger: Logger, handler: UniversalHandler, reason: unknown): void {
+  const code = ConnectError.from(reason).code;
+  if (code !== Code.Aborted && code !== Code.Canceled) logger.debug({ err: reason, method: handler.method.name }, "response not fully written");
 }
 
 function isCompressed(header: Headers): boolean {
