@@ -10,12 +10,14 @@
  * streams on the gateway, PublishEvent open-loop at DAPR_PROBE_RATE events/s (default 500) for
  * `calls` events; prints delivered events/s, publish-to-deliver p50/p99 and CPU per event.
  *
+ * DAPR_PROBE_EMBEDDED=1 also runs Deliver on a gateway with the embedded backend (the fan-out
+ * without Dapr); Deliver prints the gateway's CPU per thread (main, V8 workers, libuv pool).
  * DAPR_PROBE_CPU_PROF=<dir> runs the gateway with --cpu-prof into that directory (written at exit).
  * DAPR_PROBE_BUILDS=<label>=<root>,... compares gateway builds (each root holds a built dist/):
  * every round runs each build on its own fresh daprd, in turn, DAPR_PROBE_ROUNDS times (default 1).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +41,7 @@ const BUILDS = (process.env["DAPR_PROBE_BUILDS"] ?? `gateway=${ROOT}`).split(","
 const ROUNDS = Number(process.env["DAPR_PROBE_ROUNDS"] ?? 1);
 const SUBSCRIBERS = Number(process.env["DAPR_PROBE_SUBSCRIBERS"] ?? 10);
 const RATE = Number(process.env["DAPR_PROBE_RATE"] ?? 500);
+const EMBEDDED = process.env["DAPR_PROBE_EMBEDDED"] === "1";
 const SERVICE = "probe";
 const run = `probe-${process.pid}-${Date.now().toString(36)}`;
 const value = "x".repeat(200);
@@ -49,6 +52,33 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/** Clock ticks per thread name (Node's threads: node main, V8 workers, libuv pool) of a process. */
+function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
+    const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+    out.set(`${name} user`, (out.get(`${name} user`) ?? 0) + Number(fields[11]));
+    out.set(`${name} sys`, (out.get(`${name} sys`) ?? 0) + Number(fields[12]));
+  }
+  return out;
+}
+
+/** Per-thread CPU used between two threadTicks readings, in microseconds per event. */
+function threadSplit(before: Map<string, number>, after: Map<string, number>, events: number): string {
+  return [...after]
+    .map(([name, ticks]) => [name, ((ticks - (before.get(name) ?? 0)) * 10_000) / events] as const)
+    .filter(([, us]) => us >= 20)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${Math.round(us)}`)
+    .join(", ");
+}
 
 interface Call {
   readonly path: string;
@@ -188,14 +218,14 @@ async function deliverDirect(grpcPort: number, total: number): Promise<{ perSec:
   return { perSec: Math.round((latencies.length * 1000) / elapsed), p50: at(0.5), p99: at(0.99), delivered: latencies.length };
 }
 
-async function startGateway(root: string, daprGrpc: number, daprHttp: number, dir: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+async function startGateway(root: string, daprGrpc: number, daprHttp: number, dir: string, backend: "dapr" | "embedded" = "dapr"): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
   writeFileSync(join(dir, "services.json"), JSON.stringify({ services: [{ name: SERVICE, topics: ["probe.events"] }] }));
   const child = spawn(
     process.execPath,
     [
       ...(CPU_PROF_DIR === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", CPU_PROF_DIR]),
       "--import", join(root, "dist/src/observability/telemetry-preload.js"), join(root, "dist/src/main.js"),
-      "--host", "127.0.0.1", "--http-port", "0", "--backend", "dapr",
+      "--host", "127.0.0.1", "--http-port", "0", "--backend", backend,
       "--dapr-grpc-port", String(daprGrpc), "--dapr-http-port", String(daprHttp), "--dapr-topic-prefix", `${run}-`,
       "--data-dir", join(dir, "data"), "--services-file", join(dir, "services.json"),
     ],
@@ -234,11 +264,32 @@ async function measure(label: string, root: string, withDirect: boolean): Promis
     for (const name of OPS) {
       if (name === "Deliver") {
         const before = [gateway.pid, daprd.pid].map(cpuTicks);
+        const threadsBefore = threadTicks(gateway.pid);
         const r = await deliver(gateway.port, CALLS);
+        const threads = threadSplit(threadsBefore, threadTicks(gateway.pid), CALLS);
         const used = [gateway.pid, daprd.pid].map((p, i) => ((cpuTicks(p) - before[i]!) * 10_000) / CALLS);
         console.log(
           `Deliver      ${`${label}+daprd`.padEnd(22)} ${String(r.perSec).padStart(6)} events/s (${r.delivered}/${CALLS} at ${RATE}/s offered, ${SUBSCRIBERS} streams)  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${Math.round(used[0]! + used[1]!)} us/event (gateway ${Math.round(used[0]!)}, daprd ${Math.round(used[1]!)})`,
         );
+        console.log(`             gateway threads, us/event: ${threads}`);
+        if (EMBEDDED) {
+          // The same fan-out with the in-process broker: what the gateway spends without Dapr.
+          const embeddedDir = mkdtempSync(join(tmpdir(), "dapr-probe-embedded-"));
+          const embedded = await startGateway(root, daprd.grpcPort, daprd.httpPort, embeddedDir, "embedded");
+          try {
+            const ticks = cpuTicks(embedded.pid);
+            const tb = threadTicks(embedded.pid);
+            const e = await deliver(embedded.port, CALLS);
+            const us = ((cpuTicks(embedded.pid) - ticks) * 10_000) / CALLS;
+            console.log(
+              `Deliver      ${`${label} embedded`.padEnd(22)} ${String(e.perSec).padStart(6)} events/s (${e.delivered}/${CALLS} at ${RATE}/s offered, ${SUBSCRIBERS} streams)  p50 ${e.p50.toFixed(1)} ms  p99 ${e.p99.toFixed(1)} ms  cpu ${Math.round(us)} us/event`,
+            );
+            console.log(`             gateway threads, us/event: ${threadSplit(tb, threadTicks(embedded.pid), CALLS)}`);
+          } finally {
+            await embedded.stop();
+            rmSync(embeddedDir, { recursive: true, force: true });
+          }
+        }
         if (withDirect) {
           const daprdBefore = cpuTicks(daprd.pid);
           const d = await deliverDirect(daprd.grpcPort, CALLS);
