@@ -4,6 +4,7 @@
  */
 import { pino, type DestinationStream, type Logger } from "pino";
 import PinoPretty from "pino-pretty";
+import { TurnBufferedSink } from "./log-sink.js";
 
 export type { Logger };
 
@@ -23,7 +24,7 @@ export function createRootLogger(level: string, destination?: NodeJS.WritableStr
       ? // Formatted in this thread and written synchronously, so nothing is lost at exit and the
         // bundle needs no worker-thread transport.
         PinoPretty({ destination: out, sync: true, singleLine: true, colorize: isTerminal, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" })
-      : out;
+      : new TurnBufferedSink(out);
   return pino(
     {
       name: "virtufin-api",
