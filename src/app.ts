@@ -15,9 +15,8 @@ import type { Config } from "./config/config.js";
 import type { DaprAdapter } from "./dapr/adapter.js";
 import { authInterceptor, createAudit } from "./auth/access-control.js";
 import { loadPolicyFile, openPolicy, type Policy } from "./auth/policy.js";
-import { EmbeddedAdapter } from "./dapr/embedded/embedded-adapter.js";
+import { DeferredAdapter } from "./dapr/deferred-adapter.js";
 import { Resilience } from "./dapr/resilience.js";
-import { SidecarDaprAdapter } from "./dapr/sidecar/sidecar-adapter.js";
 import { EventPublisher } from "./events/publisher.js";
 import { SubscriptionManager } from "./events/subscription-manager.js";
 import { TopicSubscriptions } from "./events/topic-subscriptions.js";
@@ -279,12 +278,18 @@ interface AdapterHooks {
   readonly onCallEnd: (operation: string, durationMs: number, outcome: "ok" | "error") => void;
 }
 
+/** The configured backend; its module (lmdb, or the Dapr descriptors) is loaded by start(), the other never. */
 function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): DaprAdapter {
   switch (config.backend) {
     case "embedded":
-      return new EmbeddedAdapter({ dataDir: config.dataDir });
+      return new DeferredAdapter("embedded", async () => {
+        const { EmbeddedAdapter } = await import("./dapr/embedded/embedded-adapter.js");
+        return new EmbeddedAdapter({ dataDir: config.dataDir });
+      });
     case "dapr":
-      return new SidecarDaprAdapter({
+      return new DeferredAdapter("dapr", async () => {
+        const { SidecarDaprAdapter } = await import("./dapr/sidecar/sidecar-adapter.js");
+        return new SidecarDaprAdapter({
         host: config.daprHost,
         grpcPort: config.daprGrpcPort,
         topicPrefix: config.daprTopicPrefix,
@@ -299,6 +304,7 @@ function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): Dap
             logger.debug({ operation, attempt, err }, "retrying a Dapr call");
           },
         }),
+        });
       });
   }
 }

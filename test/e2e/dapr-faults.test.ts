@@ -12,6 +12,7 @@ import { Gateway } from "../../gen/virtufin/api/v1/gateway_pb.js";
 import { Pubsub } from "../../gen/virtufin/api/v1/pubsub_pb.js";
 import { State } from "../../gen/virtufin/api/v1/state_pb.js";
 import type { SidecarDaprAdapter } from "../../src/dapr/sidecar/sidecar-adapter.js";
+import type { DeferredAdapter } from "../../src/dapr/deferred-adapter.js";
 import { createServiceRegistry } from "../../src/services/registry.js";
 import { deleteRedisKeys, redisClient } from "../support/brokers.js";
 import { daprdGate, startDaprd, type Daprd } from "../support/daprd.js";
@@ -63,7 +64,7 @@ describe("faults", { skip: gate.skip }, () => {
         codes.push(await state.getState({ service: svc, key: "before" }, { timeoutMs: 5000 }).then(() => -1 as Code, (e: unknown) => ConnectError.from(e).code));
       }
       assert.deepEqual(new Set(codes), new Set([Code.Unavailable]), `codes: ${codes.map((c) => Code[c]).join(",")}`);
-      const breakers = (gw.app.adapter as SidecarDaprAdapter).breakerStates();
+      const breakers = ((gw.app.adapter as DeferredAdapter).backend as SidecarDaprAdapter).breakerStates();
       assert.equal(breakers["dapr.getState"], "open", JSON.stringify(breakers));
       assert.equal(await scrape(gw.baseUrl, "virtufin_dapr_breaker_open", { operation: "dapr.getState" }), 1, "the breaker metric shows it open");
       // Every one of the 12 calls is timed, whether it failed after retries or fast on the open breaker.
