@@ -7,6 +7,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { Readable } from "node:stream";
 import type { HeaderValue } from "./fast-path.js";
+import { CompactHeaders } from "./compact-headers.js";
 
 export type ServerRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
@@ -82,16 +83,9 @@ export async function* bodyStream(body: RequestBody): AsyncIterable<Uint8Array> 
   else yield* body.rest;
 }
 
-/** The request headers as web Headers (HTTP/2 pseudo-headers left out, as Connect does). */
+/** The request headers as web Headers (HTTP/2 pseudo-headers left out, as Connect does), compact (compact-headers.ts). */
 export function requestHeaders(raw: Record<string, HeaderValue>): Headers {
-  const headers = new Headers();
-  for (const name in raw) {
-    if (name.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = raw[name];
-    if (typeof value === "string") headers.append(name, value);
-    else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-  }
-  return headers;
+  return CompactHeaders.fromNode(raw);
 }
 
 /** The request URL as Connect reports it to handlers. */
