@@ -18,6 +18,7 @@ import { Code, ConnectError, type ContextValues, type HandlerContext, type Inter
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
+import { CompactHeaders } from "./compact-headers.js";
 import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
 import { readRequestBody, requestHeaders, type IncomingCall, type RequestBody } from "./node-request.js";
@@ -114,8 +115,8 @@ export async function serveEventStream(
     signal: controller.signal,
     timeoutMs: noTimeout,
     requestHeader: requestHeaders(req.headers),
-    responseHeader: new Headers({ "content-type": wire.responseContentType }),
-    responseTrailer: new Headers(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
+    responseHeader: new CompactHeaders({ "content-type": wire.responseContentType }),
+    responseTrailer: new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
     values,
   };
   const request = {
@@ -128,7 +129,9 @@ export async function serveEventStream(
     header: ctx.requestHeader,
     contextValues: ctx.values,
     message: new RequestMessage(message, method.input, wire.codec, options.jsonOptions),
-  } as StreamRequest;
+    // In the literal rather than added later: an added property costs the object a property array.
+    [callContext]: ctx,
+  } as CallRequest;
   return runCall(entry, wire, res, transport, options, ctx, controller, request);
 }
 
@@ -144,8 +147,7 @@ function runCall(
   request: StreamRequest,
 ): void {
   const run = new StreamCallRun(entry.method, wire, res, transport, options, ctx, controller);
-  (request as CallRequest)[callContext] = ctx;
-  chainOf(entry, options.interceptors)(request).then(run.onResponse, run.finish);
+  chainOf(entry, options.interceptors)(request).then((response) => run.onResponse(response), run.finish);
 }
 
 /** Where a request carries its call's handler context to the end of the interceptor chain. */
@@ -195,7 +197,7 @@ class StreamCallRun {
     private readonly controller: CallAbortController,
   ) {}
 
-  readonly onResponse = (response: StreamResponse): void => {
+  onResponse(response: StreamResponse): void {
     try {
       copyHeaders(response.header, this.ctx.responseHeader);
       this.trailer = response.trailer;
@@ -204,9 +206,10 @@ class StreamCallRun {
       return this.finish(err);
     }
     this.step();
-  };
+  }
 
-  private readonly step = (): void => {
+  /** Asks for the next message. A method, not a bound field: an idle stream keeps only onResult and finish (on its pending promise). */
+  private step(): void {
     let pending: Promise<IteratorResult<unknown>>;
     try {
       pending = (this.iterator as AsyncIterator<unknown>).next();
@@ -214,7 +217,7 @@ class StreamCallRun {
       return this.finish(err);
     }
     pending.then(this.onResult, this.finish);
-  };
+  }
 
   private readonly onResult = (result: IteratorResult<unknown>): void => {
     if (result.done === true) {
@@ -234,7 +237,10 @@ class StreamCallRun {
     } catch (err) {
       return this.closeAndFinish(err);
     }
-    written.then(this.step, (err: unknown) => this.closeAndFinish(err));
+    written.then(
+      () => this.step(),
+      (err: unknown) => this.closeAndFinish(err),
+    );
   };
 
   private closeAndFinish(err: unknown): void {
