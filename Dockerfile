@@ -21,6 +21,9 @@ COPY --from=build /app/dist/bundle /app
 # The embedded store's folder, owned by the non-root user (distroless has no shell to mkdir).
 COPY --from=build --chown=65532:65532 /data-empty /data
 ENV NODE_ENV=production
+# Two malloc arenas instead of glibc's 8 per core: V8's GC helper threads otherwise each keep an
+# arena whose freed memory is never given back (about 15 MiB of RSS with 10,000 idle streams).
+ENV MALLOC_ARENA_MAX=2
 EXPOSE 5002
 VOLUME ["/data"]
 # distroless has no shell or curl: the health check is a node one-liner against /readyz.

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { evaluateGuard, parseGuardFile } from "./lib/guard.js";
 import { machineInfo } from "./lib/machine.js";
-import { detectPinning, ROOT } from "./lib/proc.js";
+import { detectPinning, ROOT, SERVER_ENV } from "./lib/proc.js";
 import { Progress } from "./lib/progress.js";
 import { renderReport, type WorkloadReport } from "./lib/report.js";
 import { startLoadClient } from "./lib/targets.js";
@@ -159,6 +159,7 @@ async function main(): Promise<void> {
   const markdown = renderReport({
     machine,
     pinningText: pinning.enabled ? `servers on core ${pinning.serverCore}, load client on core ${pinning.clientCore} (taskset -c)` : `not pinned: ${pinning.reason}`,
+    serverEnvText: `${Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(" ")} for the gateway and every baseline server, as the Dockerfile runs the gateway`,
     mode: options.quick ? "quick" : "full",
     command,
     durationSeconds: progress.elapsedSeconds(),

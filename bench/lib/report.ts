@@ -37,6 +37,8 @@ export interface WorkloadReport {
 export interface ReportInput {
   readonly machine: MachineInfo;
   readonly pinningText: string;
+  /** The environment every measured server ran with (bench/lib/proc.ts SERVER_ENV). */
+  readonly serverEnvText: string;
   readonly mode: "quick" | "full";
   readonly command: string;
   readonly durationSeconds: number;
@@ -87,6 +89,7 @@ export function renderReport(r: ReportInput): string {
         ["load average at start (1/5/15 min)", m.loadAverage.join(" / ")],
         ["commit", m.commit],
         ["pinning", r.pinningText],
+        ["server environment", r.serverEnvText],
         ["machine probes (W6)", r.probeVerdict],
       ],
     }),
