@@ -16,8 +16,12 @@ export interface SubscriberOptions {
   readonly filter: SubscriptionFilter;
   /** Topics whose backend-subscription lifecycle events this subscriber also receives. */
   readonly lifecycleOf?: string | undefined;
-  /** Ends the subscription when aborted (the request's signal). */
-  readonly signal: AbortSignal;
+  /**
+   * Ends the subscription when aborted (the request's signal). Without one, whoever opened the
+   * feed closes it (the transport's pipe ends when the stream does), or binds a signal later with
+   * SubscriberFeed.endWith: an AbortSignal and its listener cost an idle stream about 700 bytes.
+   */
+  readonly signal?: AbortSignal | undefined;
   /** Called once when the subscriber is cut as a slow consumer (to reset its stream later). */
   readonly onCut?: (() => void) | undefined;
   /** Access control: events this subscriber may not see are never queued for it. */
@@ -60,6 +64,8 @@ class Subscriber implements SubscriberFeed {
   /** Set when the gateway ends the stream (shutdown); thrown once the queue is drained. */
   endError: ConnectError | undefined;
   wake: (() => void) | undefined;
+  /** The signal whose abort ends the subscription, if any. */
+  signal: AbortSignal | undefined;
 
   constructor(
     readonly id: number,
@@ -73,8 +79,15 @@ class Subscriber implements SubscriberFeed {
     this.owner.remove(this);
   }
 
+  endWith(signal: AbortSignal): void {
+    if (this.signal !== undefined) throw new Error("the subscriber already ends with a signal");
+    if (signal.aborted) return this.owner.remove(this);
+    this.signal = signal;
+    signal.addEventListener("abort", this, { once: true });
+  }
+
   close(): void {
-    this.options.signal.removeEventListener("abort", this);
+    this.signal?.removeEventListener("abort", this);
     this.owner.remove(this);
   }
 
@@ -118,6 +131,8 @@ class Subscriber implements SubscriberFeed {
 /** A subscriber's queue as its stream sees it; `close` leaves the registry (idempotent). */
 export interface SubscriberFeed extends MessageFeed<StreamEvent> {
   close(): void;
+  /** Ends the subscription when `signal` aborts (at once if it has); for a feed opened without one. */
+  endWith(signal: AbortSignal): void;
 }
 
 export class SubscriptionManager {
@@ -164,7 +179,7 @@ export class SubscriptionManager {
    * StreamControl.pipe). Registration happens before this returns; the caller must `close` it.
    */
   open(options: SubscriberOptions): SubscriberFeed {
-    if (options.signal.aborted) throw new ConnectError("the call was cancelled", Code.Canceled);
+    if (options.signal?.aborted === true) throw new ConnectError("the call was cancelled", Code.Canceled);
     const max = this.options.maxSubscribers;
     if (max !== undefined && this.count >= max) {
       throw new ConnectError(`the gateway holds its limit of ${max} subscribers`, Code.ResourceExhausted);
@@ -179,7 +194,7 @@ export class SubscriptionManager {
       set.add(sub);
     }
     this.count++;
-    options.signal.addEventListener("abort", sub, { once: true });
+    if (options.signal !== undefined) sub.endWith(options.signal);
     return sub;
   }
 

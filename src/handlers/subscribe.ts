@@ -42,6 +42,8 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
   private leases: Leases | undefined;
   private feed: SubscriberFeed | undefined;
   private resetTimer: NodeJS.Timeout | undefined;
+  /** Whether the leases listen to the call's signal (streams that go through Connect). */
+  private leasesEndWithSignal = false;
   /** The events, when they go through Connect (the transport cannot pipe). */
   private events: AsyncIterator<StreamEvent> | undefined;
 
@@ -86,10 +88,9 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     if (!allowed.ok) throw deps.audit.refuse(ctx, `filter ${describeFilter(filter)}`, allowed.rule, allowed.message);
     const maySee = identity.via === "open" ? undefined : (event: StreamEvent) => canSeeEvent(permissions, event);
 
-    // Released when the call's signal aborts too: a stream blocked on a slow reader may never
-    // be asked for its next event, so it would not reach cleanUp() by itself.
+    // Released by cleanUp(), which a piped stream reaches when its pipe ends, and otherwise when
+    // the call's signal aborts too (see open()).
     const leases = (this.leases = new Leases(this.backendTopics.map(({ pubsub, topic }) => deps.topics.acquire(pubsub, topic))));
-    ctx.signal.addEventListener("abort", leases, { once: true });
     if (leases.all.every((l) => l.hasConnected)) return this.open(maySee);
     return waitConnected(
       leases.all.map((l) => l.connected),
@@ -103,11 +104,13 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     const control = ctx.values.get(streamControlKey);
     let piped: Promise<void> | undefined;
     try {
+      // No signal yet: a piped stream ends with its pipe, and only a stream that goes through
+      // Connect needs the call's signal (an AbortSignal and its listeners cost an idle stream
+      // about 700 bytes; the fast path creates the signal only when something asks for it).
       this.feed = deps.subscribers.open({
         filter: this.filter,
         lifecycleOf: this.lifecycleOf,
         maySee,
-        signal: ctx.signal,
         onCut: () => {
           // The stream ends with RESOURCE_EXHAUSTED once the reader drains what is in flight; a
           // reader that never does is reset after the grace period.
@@ -119,6 +122,14 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
       // The fast path: the transport writes the events itself and this stream yields none; it
       // ends or fails once the feed ends, and Connect ends the stream as usual.
       piped = control?.pipe?.(StreamEventSchema, ctx.responseHeader, this.feed);
+      // The call's signal ends the subscription and its leases when the call has a deadline (the
+      // pipe knows only when the client goes), and for a stream through Connect: one blocked on
+      // a slow reader may never be asked for its next event, so it would not reach cleanUp().
+      if (piped === undefined || ctx.timeoutMs() !== undefined) {
+        this.feed.endWith(ctx.signal);
+        this.leasesEndWithSignal = true;
+        ctx.signal.addEventListener("abort", this.leases as Leases, { once: true });
+      }
       if (piped === undefined) this.events = deps.subscribers.iterate(this.feed)[Symbol.asyncIterator]();
     } catch (err) {
       this.cleanUp();
@@ -132,7 +143,8 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     this.cleanUp();
     // The feed ends without an error only when the call's signal aborted: the deadline passed
     // (DEADLINE_EXCEEDED, as the client must learn) or the client went away.
-    if (this.ctx.signal.aborted) throw ConnectError.from(this.ctx.signal.reason, Code.Canceled);
+    const { signal } = this.ctx;
+    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
     return DONE;
   };
 
@@ -151,7 +163,7 @@ class EventStream implements AsyncIterableIterator<StreamEvent> {
     void events?.return?.().catch(() => {});
     const leases = this.leases;
     if (leases !== undefined) {
-      this.ctx.signal.removeEventListener("abort", leases);
+      if (this.leasesEndWithSignal) this.ctx.signal.removeEventListener("abort", leases);
       leases.releaseAll();
     }
   }

@@ -13,7 +13,7 @@
  * which cost most of the memory of an idle subscriber, and its per-message pipeline (the
  * handler hands its events to StreamControl.pipe; see event-stream-writer.ts).
  */
-import type { DescMessage, DescMethodServerStreaming, JsonReadOptions, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethodServerStreaming, DescService, JsonReadOptions, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
@@ -103,35 +103,18 @@ export async function serveEventStream(
   }
   transport.committed?.();
   const { method } = entry;
-  // The handler context, as createHandlerContext builds it for a call without a deadline, minus
-  // what such a call never uses: a deadline signal, a second linked controller.
-  const controller = new CallAbortController(res);
-  const ctx: HandlerContext = {
-    service: method.parent,
+  const controller = new CallSignal(res);
+  const ctx = new StreamHandlerContext(
     method,
-    protocolName: wire.protocol,
-    requestMethod: "POST",
-    url: req.url,
-    signal: controller.signal,
-    timeoutMs: noTimeout,
-    requestHeader: requestHeaders(req.headers),
-    responseHeader: new CompactHeaders({ "content-type": wire.responseContentType }),
-    responseTrailer: new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
+    wire.protocol,
+    req.url,
+    controller,
+    requestHeaders(req.headers),
+    new CompactHeaders({ "content-type": wire.responseContentType }),
+    new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
     values,
-  };
-  const request = {
-    stream: true,
-    service: method.parent,
-    method,
-    requestMethod: ctx.requestMethod,
-    url: ctx.url,
-    signal: ctx.signal,
-    header: ctx.requestHeader,
-    contextValues: ctx.values,
-    message: new RequestMessage(message, method.input, wire.codec, options.jsonOptions),
-    // In the literal rather than added later: an added property costs the object a property array.
-    [callContext]: ctx,
-  } as CallRequest;
+  );
+  const request = new StreamCallRequest(ctx, new RequestMessage(message, method.input, wire.codec, options.jsonOptions)) as unknown as CallRequest;
   return runCall(entry, wire, res, transport, options, ctx, controller, request);
 }
 
@@ -143,7 +126,7 @@ function runCall(
   transport: EventStreamTransport,
   options: FastCallOptions,
   ctx: HandlerContext,
-  controller: CallAbortController,
+  controller: CallSignal,
   request: StreamRequest,
 ): void {
   const run = new StreamCallRun(entry.method, wire, res, transport, options, ctx, controller);
@@ -194,7 +177,7 @@ class StreamCallRun {
     private readonly transport: EventStreamTransport,
     private readonly options: FastCallOptions,
     private readonly ctx: HandlerContext,
-    private readonly controller: CallAbortController,
+    private readonly controller: CallSignal,
   ) {}
 
   onResponse(response: StreamResponse): void {
@@ -293,10 +276,25 @@ class StreamCallRun {
 async function invokeHandler(entry: EventStreamMethod, ctx: HandlerContext, req: StreamRequest): Promise<StreamResponse> {
   const { method } = entry;
   const input = await onlyMessage(req.message);
-  const handlerContext =
-    req.service === ctx.service && req.header === ctx.requestHeader && req.signal === ctx.signal && req.contextValues === ctx.values
+  // Our own request carries the context's signal by construction (asking would create it); a
+  // request an interceptor copied by spreading has none of its own.
+  const signal = req instanceof StreamCallRequest ? undefined : (req.signal as AbortSignal | undefined);
+  const handlerContext: HandlerContext =
+    req.service === ctx.service && req.header === ctx.requestHeader && (signal === undefined || signal === ctx.signal) && req.contextValues === ctx.values
       ? ctx
-      : { ...ctx, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues };
+      : {
+          service: req.service,
+          method: ctx.method,
+          protocolName: ctx.protocolName,
+          requestMethod: ctx.requestMethod,
+          url: ctx.url,
+          timeoutMs: ctx.timeoutMs,
+          requestHeader: req.header,
+          responseHeader: ctx.responseHeader,
+          responseTrailer: ctx.responseTrailer,
+          values: req.contextValues,
+          signal: signal ?? ctx.signal,
+        };
   const output = entry.impl(input as never, handlerContext);
   return { stream: true, service: method.parent, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: output } as StreamResponse;
 }
@@ -309,25 +307,104 @@ function noTimeout(): undefined {
 const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 
 /**
- * The call's signal: aborted when the response closes before the call ended (the client went
- * away), or by `end` when the call is over; one controller and one close listener per call.
+ * The call's signal, made only when something asks for it: a piped Subscribe stream never does,
+ * and an AbortSignal with its event maps costs an idle stream about 700 bytes. Aborted when the
+ * response closes before the call ended (the client went away), or by `end` when the call is
+ * over; a signal asked for afterwards comes already aborted, with the same reason.
  */
-class CallAbortController extends AbortController {
+class CallSignal {
+  private controller: AbortController | undefined;
+  private aborted = false;
+  private reason: unknown;
+
   constructor(private readonly res: CallResponse) {
-    super();
     // on(), not once(): once() wraps the listener in one more function and state per stream;
-    // end() takes it off, and onClose does nothing twice.
+    // end() takes it off, and abort() does nothing twice.
     if (res.destroyed) this.abort(CLIENT_GONE);
     else res.on("close", this.onClose);
   }
 
-  private readonly onClose = (): void => {
-    if (!this.signal.aborted) this.abort(CLIENT_GONE);
-  };
+  get signal(): AbortSignal {
+    let controller = this.controller;
+    if (controller === undefined) {
+      controller = this.controller = new AbortController();
+      if (this.aborted) controller.abort(this.reason);
+    }
+    return controller.signal;
+  }
+
+  private readonly onClose = (): void => this.abort(CLIENT_GONE);
 
   end(reason: unknown): void {
     this.res.off("close", this.onClose);
-    if (!this.signal.aborted) this.abort(reason);
+    this.abort(reason);
+  }
+
+  private abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+/**
+ * The handler context, as createHandlerContext builds it for a call without a deadline, minus
+ * what such a call never uses (a deadline signal, a second linked controller), with the signal
+ * made on demand (CallSignal). A class whose fields are its own and whose signal is a getter on
+ * the prototype (shared, not a function per call); a copy made by spreading has no signal.
+ */
+class StreamHandlerContext implements HandlerContext {
+  readonly service: DescService;
+  readonly requestMethod = "POST";
+  readonly timeoutMs = noTimeout;
+
+  constructor(
+    readonly method: DescMethodServerStreaming,
+    readonly protocolName: string,
+    readonly url: string,
+    private readonly callSignal: CallSignal,
+    readonly requestHeader: Headers,
+    readonly responseHeader: Headers,
+    readonly responseTrailer: Headers,
+    readonly values: ContextValues,
+  ) {
+    this.service = method.parent;
+  }
+
+  get signal(): AbortSignal {
+    return this.callSignal.signal;
+  }
+}
+
+/**
+ * The request the interceptors see: the context's fields as its own, the signal a getter on the
+ * prototype (so asked for only when read), and the context itself under callContext.
+ */
+class StreamCallRequest {
+  readonly stream = true;
+  readonly service: DescService;
+  readonly method: DescMethodServerStreaming;
+  readonly requestMethod = "POST";
+  readonly url: string;
+  readonly header: Headers;
+  readonly contextValues: ContextValues;
+  readonly [callContext]: StreamHandlerContext;
+
+  constructor(
+    ctx: StreamHandlerContext,
+    readonly message: AsyncIterable<unknown>,
+  ) {
+    this.service = ctx.service;
+    this.method = ctx.method;
+    this.url = ctx.url;
+    this.header = ctx.requestHeader;
+    this.contextValues = ctx.values;
+    this[callContext] = ctx;
+  }
+
+  get signal(): AbortSignal {
+    return this[callContext].signal;
   }
 }
 

@@ -85,6 +85,8 @@ class FeedPipe<Desc extends DescMessage> implements Flushable {
   }
 
   start(): void {
+    // The client may have gone before the pipe started ('close' would not come again).
+    if (this.res.destroyed) return this.finish(canceled());
     this.res.once("close", this.onClose);
     this.flush();
   }

@@ -364,6 +364,27 @@ describe("SubscriptionManager: removal", () => {
     assert.equal(m.broadcast(streamEvent("a", "a.t"), pinned), 0);
   });
 
+  it("a feed opened without a signal stays until it is closed, or until a signal bound later with endWith aborts", () => {
+    const m = manager();
+    const feed = m.open({ filter: filter() });
+    assert.equal(m.broadcast(streamEvent("a", "a.t"), pinned), 1, "no signal: registered all the same");
+    const controller = new AbortController();
+    feed.endWith(controller.signal);
+    assert.throws(() => feed.endWith(new AbortController().signal), /already ends with a signal/);
+    assert.equal(m.stats.active, 1);
+    controller.abort();
+    assert.equal(m.stats.active, 0);
+    assert.deepEqual(feed.ending(), {}, "the feed ends normally");
+
+    const closed = m.open({ filter: filter() });
+    closed.close();
+    assert.equal(m.stats.active, 0, "close() removes a feed that never had a signal");
+
+    const late = m.open({ filter: filter() });
+    late.endWith(AbortSignal.abort());
+    assert.equal(m.stats.active, 0, "a signal that already aborted removes the feed at once");
+  });
+
   it("removes a subscriber whose iterator was never started from every scope", () => {
     const m = manager();
     const controller = new AbortController();
