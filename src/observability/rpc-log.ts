@@ -6,6 +6,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { identityKey } from "../auth/access-control.js";
+import { rpcName } from "../server/rpc-name.js";
 import { whenStreamEnds } from "../server/stream-end.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -45,7 +46,7 @@ class RpcCallLog {
     private readonly metrics: GatewayMetrics | undefined,
     req: { readonly service: DescService; readonly method: DescMethod; readonly header: Headers; readonly contextValues: ContextValues },
   ) {
-    this.method = `${req.service.typeName}/${req.method.name}`;
+    this.method = rpcName(req.service, req.method);
     this.traceId = /^[\da-f]{2}-([\da-f]{32})-/.exec(req.header.get("traceparent") ?? "")?.[1];
     this.values = req.contextValues;
   }

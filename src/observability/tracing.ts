@@ -8,6 +8,7 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
+import { rpcName } from "../server/rpc-name.js";
 import { whenStreamEnds } from "../server/stream-end.js";
 
 const tracer = () => trace.getTracer("virtufin-api");
@@ -22,25 +23,31 @@ export function tracingInterceptor(): Interceptor {
   return (next) => async (req) => {
     const parent = propagation.extract(context.active(), req.header, headerGetter);
     const attributes: Attributes = { "rpc.system": "connect_rpc", "rpc.service": req.service.typeName, "rpc.method": req.method.name };
-    const span = tracer().startSpan(`${req.service.typeName}/${req.method.name}`, { kind: SpanKind.SERVER, attributes }, parent);
+    const span = tracer().startSpan(rpcName(req.service, req.method), { kind: SpanKind.SERVER, attributes }, parent);
     try {
       const res = await context.with(trace.setSpan(parent, span), () => next(req));
       if (!res.stream) {
         endSpan(span);
         return res;
       }
-      return {
-        ...res,
-        message: whenStreamEnds(res.message, (failed, err) => {
-          endSpan(span, failed ? err : undefined);
-          return err;
-        }),
-      };
+      return { ...res, message: endSpanWhenStreamEnds(res.message, span) };
     } catch (err) {
       endSpan(span, err);
       throw err;
     }
   };
+}
+
+/**
+ * The stream's messages, ending the span when the stream ends. A function of its own so that the
+ * watcher closes over the span only: one made inside the interceptor would keep the whole request
+ * for as long as the stream lives.
+ */
+function endSpanWhenStreamEnds<T>(messages: AsyncIterable<T>, span: Span): AsyncIterable<T> {
+  return whenStreamEnds(messages, (failed, err) => {
+    endSpan(span, failed ? err : undefined);
+    return err;
+  });
 }
 
 /** Ends an RPC's server span with the call's status code. */

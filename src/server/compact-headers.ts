@@ -36,6 +36,12 @@ export class CompactHeaders implements Headers {
 
   constructor(init?: HeadersInitLike) {
     if (init === undefined) return;
+    this.fill(init);
+    // Pushing grows an array to 17 slots; an idle stream keeps three of these for its whole life.
+    if (this.fields.length > 0) this.fields = this.fields.slice();
+  }
+
+  private fill(init: HeadersInitLike): void {
     if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
       for (const pair of init as Iterable<readonly string[]>) {
         if (pair.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
@@ -64,6 +70,7 @@ export class CompactHeaders implements Headers {
       if (typeof value === "string") fields.push(name, value);
       else if (Array.isArray(value)) for (const v of value) fields.push(name, v);
     }
+    headers.fields = fields.slice(); // exactly as long as it needs to be (see the constructor)
     return headers;
   }
 

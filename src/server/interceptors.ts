@@ -5,6 +5,7 @@
 import { ConnectError, Code, type Interceptor } from "@connectrpc/connect";
 import { toConnectError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { rpcName } from "./rpc-name.js";
 import { whenStreamEnds } from "./stream-end.js";
 
 export function errorBoundary(logger: Logger): Interceptor {
@@ -16,7 +17,7 @@ export function errorBoundary(logger: Logger): Interceptor {
     return mapped;
   };
   return (next) => async (req) => {
-    const method = `${req.service.typeName}/${req.method.name}`;
+    const method = rpcName(req.service, req.method);
     try {
       const res = await next(req);
       if (!res.stream) return res;
