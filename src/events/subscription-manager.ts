@@ -5,7 +5,8 @@
  * events; one that overflows is cut at once (its queue is dropped so memory is freed, it leaves
  * the registry and `onSlowConsumer` fires) and its stream ends with RESOURCE_EXHAUSTED as soon as
  * its reader resumes. Removal hangs off the request's abort signal, because a generator blocked
- * on a slow reader is never resumed and its `finally` never runs.
+ * on a slow reader is never resumed and its `finally` never runs; a feed the transport pipes
+ * itself is closed when its pipe ends instead, and needs no signal.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";

@@ -1,8 +1,9 @@
 /**
  * The shared body of Gateway.Subscribe and Pubsub.Subscribe: take the backend topics the filter
  * needs, register the subscriber, send the response headers (the client now knows it is
- * subscribed), then stream. Cleanup hangs off the request's abort signal as well as `finally`,
- * because a generator blocked on a slow reader never reaches its `finally`.
+ * subscribed), then stream. Cleanup runs when the transport's pipe ends; a stream that goes
+ * through Connect (or has a deadline) also hangs it off the request's abort signal, because a
+ * generator blocked on a slow reader never reaches its `finally`.
  */
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { StreamEventSchema, type StreamEvent } from "../../gen/virtufin/api/v1/common_pb.js";
