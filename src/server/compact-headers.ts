@@ -79,15 +79,7 @@ export class CompactHeaders implements Headers {
   }
 
   delete(name: string): void {
-    const key = fieldName(name);
-    const fields = this.fields;
-    let kept = 0;
-    for (let i = 0; i < fields.length; i += 2) {
-      if (fields[i] === key) continue;
-      fields[kept++] = fields[i] as string;
-      fields[kept++] = fields[i + 1] as string;
-    }
-    fields.length = kept;
+    this.removeFrom(0, fieldName(name));
   }
 
   get(name: string): string | null {
@@ -118,25 +110,13 @@ export class CompactHeaders implements Headers {
     const key = fieldName(name);
     const text = fieldValue(value);
     const fields = this.fields;
-    let at = -1;
     for (let i = 0; i < fields.length; i += 2) {
-      if (fields[i] === key) {
-        at = i;
-        break;
-      }
-    }
-    if (at < 0) {
-      fields.push(key, text);
+      if (fields[i] !== key) continue;
+      fields[i + 1] = text;
+      this.removeFrom(i + 2, key);
       return;
     }
-    fields[at + 1] = text;
-    let kept = at + 2;
-    for (let i = at + 2; i < fields.length; i += 2) {
-      if (fields[i] === key) continue;
-      fields[kept++] = fields[i] as string;
-      fields[kept++] = fields[i + 1] as string;
-    }
-    fields.length = kept;
+    fields.push(key, text);
   }
 
   forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
@@ -165,6 +145,18 @@ export class CompactHeaders implements Headers {
 
   get [Symbol.toStringTag](): string {
     return "Headers";
+  }
+
+  /** Drops the fields named `key` at or after position `start`, keeping the order of the rest. */
+  private removeFrom(start: number, key: string): void {
+    const fields = this.fields;
+    let kept = start;
+    for (let i = start; i < fields.length; i += 2) {
+      if (fields[i] === key) continue;
+      fields[kept++] = fields[i] as string;
+      fields[kept++] = fields[i + 1] as string;
+    }
+    fields.length = kept;
   }
 
   /** The Fetch standard's "sort and combine": by name, the values of a name joined, set-cookie one by one. */
