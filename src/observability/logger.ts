@@ -4,7 +4,7 @@
  */
 import { pino, type DestinationStream, type Logger } from "pino";
 import PinoPretty from "pino-pretty";
-import { TurnBufferedSink } from "./log-sink.js";
+import { BufferedLineSink } from "./log-sink.js";
 
 export type { Logger };
 
@@ -24,7 +24,7 @@ export function createRootLogger(level: string, destination?: NodeJS.WritableStr
       ? // Formatted in this thread and written synchronously, so nothing is lost at exit and the
         // bundle needs no worker-thread transport.
         PinoPretty({ destination: out, sync: true, singleLine: true, colorize: isTerminal, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" })
-      : new TurnBufferedSink(out);
+      : new BufferedLineSink(out);
   return pino(
     {
       name: "virtufin-api",

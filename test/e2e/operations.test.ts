@@ -35,12 +35,14 @@ describe("operations", () => {
     const token = "a-very-secret-token-value-0001";
     const policyFile = join(dir.path, "policy.json");
     writeFileSync(policyFile, JSON.stringify({ auth: { tokens: [{ service: "workmanager", sha256: hashToken(token) }] } }));
-    const gw = await startGateway({ policyFile, logLevel: "info" }, { logger: createRootLogger("info", sink) });
+    const logger = createRootLogger("info", sink);
+    const gw = await startGateway({ policyFile, logLevel: "info" }, { logger });
     try {
       const auth: Interceptor = (next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req));
       const state = createClient(State, createGrpcTransport({ baseUrl: gw.baseUrl, interceptors: [auth] }));
       await state.saveState({ service: "workmanager", key: "logged", value: "v" });
       await state.getState({ service: "websocketmanager", key: "x" }).catch(() => {});
+      logger.flush(); // the sink gathers lines for a few milliseconds (log-sink.ts)
       const rpc = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "rpc");
       assert.deepEqual(
         rpc.map((l) => [l["method"], l["code"], l["caller"]]),

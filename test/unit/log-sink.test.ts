@@ -1,34 +1,47 @@
 /**
- * The JSON log sink: lines of one event-loop turn leave in one write at the end of the turn, in
- * order, and nothing pending is lost when the process exits before the turn ends.
+ * The JSON log sink: lines gathered within the flush delay leave in one write, in order; a full
+ * buffer is written at once; nothing pending is lost when the process exits first.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { createRootLogger } from "../../src/observability/logger.js";
-import { TurnBufferedSink } from "../../src/observability/log-sink.js";
+import { BufferedLineSink, LOG_FLUSH_DELAY_MS } from "../../src/observability/log-sink.js";
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe("TurnBufferedSink", () => {
-  it("writes the lines of one turn in one write, in order, once the turn ends", async () => {
+describe("BufferedLineSink", () => {
+  it("writes the lines of the flush delay in one write, in order, once the delay is over", async () => {
     const writes: string[] = [];
-    const sink = new TurnBufferedSink({ write: (text: string) => writes.push(text) });
+    const sink = new BufferedLineSink({ write: (text: string) => writes.push(text) }, 30);
     sink.write("a\n");
+    await turn();
     sink.write("b\n");
     sink.write("c\n");
-    assert.deepEqual(writes, [], "nothing is written within the turn");
-    await turn();
+    assert.deepEqual(writes, [], "nothing is written before the delay is over");
+    await sleep(80);
     assert.deepEqual(writes, ["a\nb\nc\n"]);
     sink.write("d\n");
-    await turn();
-    assert.deepEqual(writes, ["a\nb\nc\n", "d\n"], "a later turn is a write of its own");
+    await sleep(80);
+    assert.deepEqual(writes, ["a\nb\nc\n", "d\n"], "a later line is a write of its own");
+  });
+
+  it("writes at once when 1,024 lines are waiting, whatever the delay", () => {
+    const writes: string[] = [];
+    const sink = new BufferedLineSink({ write: (text: string) => writes.push(text) }, 60_000);
+    for (let i = 0; i < 1024; i++) sink.write(`${i}\n`);
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]!.split("\n").length - 1, 1024);
+    sink.write("next\n");
+    sink.flush();
+    assert.deepEqual(writes.slice(1), ["next\n"]);
   });
 
   it("flush() writes at once, calls back, and leaves nothing for the end of the turn", async () => {
     const writes: string[] = [];
-    const sink = new TurnBufferedSink({ write: (text: string) => writes.push(text) });
+    const sink = new BufferedLineSink({ write: (text: string) => writes.push(text) });
     sink.write("x\n");
     let called = 0;
     sink.flush(() => called++);
@@ -46,7 +59,7 @@ describe("TurnBufferedSink", () => {
     logger.info({ n: 1 }, "first");
     logger.info({ n: 2 }, "second");
     logger.debug("below the level");
-    await turn();
+    await sleep(LOG_FLUSH_DELAY_MS + 50);
     assert.equal(writes.length, 1);
     const lines = writes[0]!.trimEnd().split("\n").map((l) => JSON.parse(l) as { msg: string; n: number });
     assert.deepEqual(lines.map((l) => [l.msg, l.n]), [["first", 1], ["second", 2]]);
