@@ -18,8 +18,7 @@ import { Code, ConnectError, type ContextValues, type HandlerContext, type Inter
 import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { CompactHeaders } from "./compact-headers.js";
-import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
+import { copyHeaders, grpcWire, initialResponseHeader, initialResponseTrailer, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, frameOf, type Codec } from "./framing.js";
 import { readRequestBody, requestHeaders, type IncomingCall, type RequestBody } from "./node-request.js";
 
@@ -110,8 +109,8 @@ export async function serveEventStream(
     req.url,
     controller,
     requestHeaders(req.headers),
-    new CompactHeaders({ "content-type": wire.responseContentType }),
-    new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
+    initialResponseHeader(wire),
+    initialResponseTrailer(wire),
     values,
   );
   const request = new StreamCallRequest(ctx, new RequestMessage(message, method.input, wire.codec, options.jsonOptions)) as unknown as CallRequest;
@@ -246,6 +245,7 @@ class StreamCallRun {
     }
     ended?.catch((reason: unknown) => this.transport.failed(reason));
   };
+
   /** Ends the stream: the status in the trailers (gRPC), the trailer frame (gRPC-Web) or the end-stream message (Connect). */
   private endStream(failure: unknown): Promise<void> | undefined {
     this.controller.end(failure);
@@ -269,9 +269,7 @@ class StreamCallRun {
       }
     }
   }
-
 }
-
 
 async function invokeHandler(entry: EventStreamMethod, ctx: HandlerContext, req: StreamRequest): Promise<StreamResponse> {
   const { method } = entry;

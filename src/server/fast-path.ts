@@ -5,6 +5,7 @@
  */
 import { fromBinary, fromJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { CompactHeaders } from "./compact-headers.js";
 import { ENVELOPE_HEADER_BYTES, type Codec } from "./framing.js";
 
 /** What both fast paths need of the router's options. */
@@ -25,6 +26,16 @@ export interface Wire {
 }
 
 export type HeaderValue = string | string[] | undefined;
+
+/** The response headers a fast-path call starts with: its content type. */
+export function initialResponseHeader(wire: Wire): Headers {
+  return new CompactHeaders({ "content-type": wire.responseContentType });
+}
+
+/** The response trailers a fast-path call starts with: gRPC's status 0 (Connect's end carries no status field). */
+export function initialResponseTrailer(wire: Wire): Headers {
+  return new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" });
+}
 
 export function single(value: HeaderValue): string | undefined {
   return Array.isArray(value) ? value[0] : value;

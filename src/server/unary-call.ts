@@ -19,8 +19,7 @@ import { Code, ConnectError, type ContextValues, type HandlerContext, type Unary
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { createTrailerSerialization, trailerFlag } from "@connectrpc/connect/protocol-grpc-web";
-import { CompactHeaders } from "./compact-headers.js";
-import { copyHeaders, grpcWire, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
+import { copyHeaders, grpcWire, initialResponseHeader, initialResponseTrailer, parseMessage, single, singleEnvelope, withInterceptors, type FastCallOptions, type HeaderValue, type Wire } from "./fast-path.js";
 import { ENVELOPE_HEADER_BYTES, envelope, serialize } from "./framing.js";
 import { readRequestBody, requestHeaders, requestUrl, type RequestBody, type ServerRequest } from "./node-request.js";
 
@@ -156,8 +155,8 @@ class UnaryCall {
       signal: this.controller.signal,
       timeoutMs: deadline === undefined ? noTimeout : () => deadline - Date.now(),
       requestHeader: requestHeaders(req.headers),
-      responseHeader: new CompactHeaders({ "content-type": wire.responseContentType }),
-      responseTrailer: new CompactHeaders(wire.protocol === "connect" ? {} : { "grpc-status": "0" }),
+      responseHeader: initialResponseHeader(wire),
+      responseTrailer: initialResponseTrailer(wire),
       values,
     };
     if (wire.timeoutMs !== undefined) {
