@@ -290,20 +290,20 @@ function createAdapter(config: Config, logger: Logger, hooks: AdapterHooks): Dap
       return new DeferredAdapter("dapr", async () => {
         const { SidecarDaprAdapter } = await import("./dapr/sidecar/sidecar-adapter.js");
         return new SidecarDaprAdapter({
-        host: config.daprHost,
-        grpcPort: config.daprGrpcPort,
-        topicPrefix: config.daprTopicPrefix,
-        startupTimeoutMs: config.daprStartupTimeoutMs,
-        logger: logger.child({ component: "dapr" }),
-        resilience: new Resilience({
-          attemptTimeoutMs: config.daprCallTimeoutMs,
-          onStateChange: hooks.onBreakerState,
-          onCallEnd: hooks.onCallEnd,
-          onRetry: (operation, attempt, err) => {
-            hooks.onRetry(operation);
-            logger.debug({ operation, attempt, err }, "retrying a Dapr call");
-          },
-        }),
+          host: config.daprHost,
+          grpcPort: config.daprGrpcPort,
+          topicPrefix: config.daprTopicPrefix,
+          startupTimeoutMs: config.daprStartupTimeoutMs,
+          logger: logger.child({ component: "dapr" }),
+          resilience: new Resilience({
+            attemptTimeoutMs: config.daprCallTimeoutMs,
+            onStateChange: hooks.onBreakerState,
+            onCallEnd: hooks.onCallEnd,
+            onRetry: (operation, attempt, err) => {
+              hooks.onRetry(operation);
+              logger.debug({ operation, attempt, err }, "retrying a Dapr call");
+            },
+          }),
         });
       });
   }
