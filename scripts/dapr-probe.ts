@@ -27,8 +27,8 @@ import * as dapr from "@dapr/dapr/proto/dapr/proto/runtime/v1/dapr_pb.js";
 import { StreamEventSchema } from "../gen/virtufin/api/v1/common_pb.js";
 import { PubsubSubscribeRequestSchema, PublishEventRequestSchema } from "../gen/virtufin/api/v1/pubsub_pb.js";
 import { GetStateRequestSchema, SaveStateRequestSchema } from "../gen/virtufin/api/v1/state_pb.js";
-import { TopicEventResponse_TopicEventResponseStatus as AckStatus } from "@dapr/dapr/proto/dapr/proto/runtime/v1/appcallback_pb.js";
-import { GrpcUnaryClient } from "../src/dapr/sidecar/grpc-unary-client.js";
+import { daprdStreamLatency } from "../bench/load/daprd-direct.js";
+import { LogHistogram } from "../bench/lib/histogram.js";
 import { startDaprd } from "../test/support/daprd.js";
 import { envelope } from "../src/server/framing.js";
 
@@ -180,42 +180,14 @@ async function deliver(port: number, total: number): Promise<{ perSec: number; p
 }
 
 /**
- * The same publish-to-deliver path without the gateway: one streaming subscription straight on
- * daprd that acks each event as it arrives, and PublishEvent calls to daprd at RATE/s.
+ * The same publish-to-deliver path without the gateway: W4's daprd-direct path (one streaming
+ * subscription straight on daprd acking each event as it arrives, PublishEvent at RATE/s), run
+ * for as long as `total` events take at RATE.
  */
-async function deliverDirect(grpcPort: number, total: number): Promise<{ perSec: number; p50: number; p99: number; delivered: number }> {
-  const client = new GrpcUnaryClient(`http://127.0.0.1:${grpcPort}`);
-  const topic = `${run}-deliver-direct`;
-  const latencies: number[] = [];
-  let connected!: () => void;
-  const open = new Promise<void>((resolve) => (connected = resolve));
-  const subscription = client.bidi(dapr.Dapr.method.subscribeTopicEventsAlpha1, {
-    onMessage: (res) => {
-      const m = res.subscribeTopicEventsResponseType;
-      if (m.case === "initialResponse") return connected();
-      if (m.case !== "eventMessage") return;
-      latencies.push(performance.now() - Number(new TextDecoder().decode(m.value.data)));
-      subscription.send({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id: m.value.id, status: { status: AckStatus.SUCCESS } } } });
-    },
-    onEnd: () => {},
-  });
-  subscription.send({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: "pubsub", topic, metadata: {} } } });
-  await open;
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    const wait = started + (i * 1000) / RATE - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const data = new TextEncoder().encode(String(performance.now()));
-    client.call(dapr.Dapr.method.publishEvent, { pubsubName: "pubsub", topic, data, dataContentType: "text/plain" }, AbortSignal.timeout(30_000)).catch(() => {});
-  }
-  const deadline = performance.now() + 30_000;
-  while (latencies.length < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  const elapsed = performance.now() - started;
-  subscription.cancel();
-  client.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? NaN;
-  return { perSec: Math.round((latencies.length * 1000) / elapsed), p50: at(0.5), p99: at(0.99), delivered: latencies.length };
+async function deliverDirect(grpcPort: number, total: number): Promise<{ perSec: number; p50: number; p99: number; delivered: number; published: number }> {
+  const r = await daprdStreamLatency({ grpcPort, pubsub: "pubsub", topic: `${run}-deliver-direct`, rate: RATE, warmupMs: 0, durationMs: (total * 1000) / RATE, payloadBytes: 200 });
+  const latency = LogHistogram.fromJSON(r.latency); // microseconds
+  return { perSec: Math.round((r.received * 1000) / r.elapsedMs), p50: latency.percentile(50) / 1000, p99: latency.percentile(99) / 1000, delivered: r.received, published: r.published };
 }
 
 async function startGateway(root: string, daprGrpc: number, daprHttp: number, dir: string, backend: "dapr" | "embedded" = "dapr"): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
@@ -293,9 +265,9 @@ async function measure(label: string, root: string, withDirect: boolean): Promis
         if (withDirect) {
           const daprdBefore = cpuTicks(daprd.pid);
           const d = await deliverDirect(daprd.grpcPort, CALLS);
-          const daprdUsed = ((cpuTicks(daprd.pid) - daprdBefore) * 10_000) / CALLS;
+          const daprdUsed = ((cpuTicks(daprd.pid) - daprdBefore) * 10_000) / Math.max(1, d.published);
           console.log(
-            `Deliver      ${"daprd direct".padEnd(22)} ${String(d.perSec).padStart(6)} events/s (${d.delivered}/${CALLS} at ${RATE}/s offered, 1 stream)  p50 ${d.p50.toFixed(1)} ms  p99 ${d.p99.toFixed(1)} ms  cpu ${Math.round(daprdUsed)} us/event (daprd)`,
+            `Deliver      ${"daprd direct".padEnd(22)} ${String(d.perSec).padStart(6)} events/s (${d.delivered}/${d.published} at ${RATE}/s offered, 1 stream)  p50 ${d.p50.toFixed(1)} ms  p99 ${d.p99.toFixed(1)} ms  cpu ${Math.round(daprdUsed)} us/event (daprd)`,
           );
         }
         continue;
