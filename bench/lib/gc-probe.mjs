@@ -37,5 +37,4 @@ process.on("SIGUSR2", () => {
     busy = false;
     report(best, rssSeen);
   }, 1000);
-}
-);
+});
