@@ -50,10 +50,22 @@ export function serialize<Desc extends DescMessage>(schema: Desc, message: Messa
 interface CachedFrames {
   proto?: Buffer;
   json?: Buffer;
+  /** The binary body the message was decoded from, framed instead of encoding it again. */
+  protoBody?: Uint8Array;
 }
 
 /** Frames by message object: a message is never changed once it is fanned out. */
 const frames = new WeakMap<object, CachedFrames>();
+
+/**
+ * Records that `message` was decoded from `body` (binary protobuf) and will not be changed, so its
+ * proto frame is those bytes in an envelope: an event that came from the broker is not encoded
+ * again by every gateway that fans it out. Returns the message.
+ */
+export function decodedFrom<T extends object>(message: T, body: Uint8Array): T {
+  frames.set(message, { protoBody: body });
+  return message;
+}
 
 /**
  * The envelope of `message` in `codec`, built on first use and shared afterwards. Throws
@@ -63,7 +75,11 @@ export function frameOf<Desc extends DescMessage>(schema: Desc, message: Message
   let cached = frames.get(message);
   if (cached === undefined) frames.set(message, (cached = {}));
   let frame = cached[codec];
-  if (frame === undefined) frame = cached[codec] = envelope(serialize(schema, message, codec));
+  if (frame === undefined) {
+    const body = codec === "proto" ? cached.protoBody : undefined;
+    frame = cached[codec] = envelope(body ?? serialize(schema, message, codec));
+    if (body !== undefined) delete cached.protoBody;
+  }
   const bodyBytes = frame.byteLength - ENVELOPE_HEADER_BYTES;
   if (bodyBytes > writeMaxBytes) {
     throw new ConnectError(`message size ${bodyBytes} is larger than configured writeMaxBytes ${writeMaxBytes}`, Code.ResourceExhausted);

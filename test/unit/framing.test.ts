@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { create, equals, fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { StreamEventSchema } from "../../gen/virtufin/api/v1/common_pb.js";
 import { fastStreamWire } from "../../src/server/event-stream-call.js";
 import { singleEnvelope } from "../../src/server/fast-path.js";
-import { envelope, frameOf, responseCodec, splitEnvelopes } from "../../src/server/framing.js";
+import { decodedFrom, envelope, frameOf, responseCodec, splitEnvelopes } from "../../src/server/framing.js";
 
 describe("fastStreamWire", () => {
   const post = (headers: Record<string, string>, httpVersion = 2) => fastStreamWire("POST", httpVersion, headers);
@@ -63,6 +63,23 @@ describe("frames", () => {
   it("are built once per message and codec and shared", () => {
     assert.equal(frameOf(StreamEventSchema, event, "proto"), frameOf(StreamEventSchema, event, "proto"));
     assert.notEqual(frameOf(StreamEventSchema, event, "proto"), frameOf(StreamEventSchema, event, "json"));
+  });
+
+  it("of a message decoded from binary are those bytes, not a new encoding; JSON is still encoded", () => {
+    // The same event with its fields in another order (ce-subject's map entry first): valid
+    // protobuf that toBinary would never write, so only the remembered bytes can produce it.
+    const reordered = Buffer.concat([
+      toBinary(StreamEventSchema, create(StreamEventSchema, { metadata: { "ce-subject": "ünï" } })),
+      toBinary(StreamEventSchema, create(StreamEventSchema, { ...event, metadata: { "ce-id": "m-1" } })),
+    ]);
+    const decoded = decodedFrom(fromBinary(StreamEventSchema, reordered), reordered);
+    assert.ok(equals(StreamEventSchema, decoded, event), "the bytes decode to the same event");
+    assert.notDeepEqual(Buffer.from(toBinary(StreamEventSchema, decoded)), reordered, "toBinary writes other bytes");
+    const [binary] = splitEnvelopes(frameOf(StreamEventSchema, decoded, "proto"));
+    assert.deepEqual(Buffer.from(binary!.body), reordered);
+    const [json] = splitEnvelopes(frameOf(StreamEventSchema, decoded, "json"));
+    assert.equal(Buffer.from(json!.body).toString("utf8"), toJsonString(StreamEventSchema, decoded));
+    assert.throws(() => frameOf(StreamEventSchema, decoded, "proto", reordered.byteLength - 1), /larger than configured writeMaxBytes/);
   });
 
   it("refuse a message over writeMaxBytes with RESOURCE_EXHAUSTED, as Connect does", () => {

@@ -24,6 +24,7 @@ import { StreamEventSchema, type StreamEvent } from "../../../gen/virtufin/api/v
 import { BackendUnavailableError, EtagInvalidError, EtagMismatchError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import { propagateToOutgoing } from "../../observability/tracing.js";
+import { decodedFrom } from "../../server/framing.js";
 import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } from "../adapter.js";
 import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
 import { GrpcUnaryClient } from "./grpc-unary-client.js";
@@ -281,7 +282,9 @@ export class SidecarDaprAdapter implements DaprAdapter {
     let publishedAt: number;
     try {
       const envelope = JSON.parse(decodeText(data)) as BrokerEnvelope;
-      event = fromBinary(StreamEventSchema, Buffer.from(envelope.event, "base64"));
+      const body = Buffer.from(envelope.event, "base64");
+      // Subscribers that read binary protobuf get these bytes as they are (framing.ts).
+      event = decodedFrom(fromBinary(StreamEventSchema, body), body);
       publishedAt = envelope.publishedAt;
     } catch {
       // A poison message: retrying it would loop forever.
