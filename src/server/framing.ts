@@ -50,8 +50,8 @@ export function serialize<Desc extends DescMessage>(schema: Desc, message: Messa
 interface CachedFrames {
   proto?: Buffer;
   json?: Buffer;
-  /** The binary body the message was decoded from, framed instead of encoding it again. */
-  protoBody?: Uint8Array;
+  /** The binary body the message was decoded from, framed instead of encoding it again (then dropped). */
+  protoBody?: Uint8Array | undefined;
 }
 
 /** Frames by message object: a message is never changed once it is fanned out. */
@@ -78,7 +78,7 @@ export function frameOf<Desc extends DescMessage>(schema: Desc, message: Message
   if (frame === undefined) {
     const body = codec === "proto" ? cached.protoBody : undefined;
     frame = cached[codec] = envelope(body ?? serialize(schema, message, codec));
-    if (body !== undefined) delete cached.protoBody;
+    cached.protoBody = undefined;
   }
   const bodyBytes = frame.byteLength - ENVELOPE_HEADER_BYTES;
   if (bodyBytes > writeMaxBytes) {
