@@ -76,9 +76,12 @@ export function frameOf<Desc extends DescMessage>(schema: Desc, message: Message
   if (cached === undefined) frames.set(message, (cached = {}));
   let frame = cached[codec];
   if (frame === undefined) {
-    const body = codec === "proto" ? cached.protoBody : undefined;
-    frame = cached[codec] = envelope(body ?? serialize(schema, message, codec));
-    cached.protoBody = undefined;
+    if (codec === "proto" && cached.protoBody !== undefined) {
+      frame = cached.proto = envelope(cached.protoBody);
+      cached.protoBody = undefined;
+    } else {
+      frame = cached[codec] = envelope(serialize(schema, message, codec));
+    }
   }
   const bodyBytes = frame.byteLength - ENVELOPE_HEADER_BYTES;
   if (bodyBytes > writeMaxBytes) {

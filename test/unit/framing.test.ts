@@ -75,10 +75,11 @@ describe("frames", () => {
     const decoded = decodedFrom(fromBinary(StreamEventSchema, reordered), reordered);
     assert.ok(equals(StreamEventSchema, decoded, event), "the bytes decode to the same event");
     assert.notDeepEqual(Buffer.from(toBinary(StreamEventSchema, decoded)), reordered, "toBinary writes other bytes");
-    const [binary] = splitEnvelopes(frameOf(StreamEventSchema, decoded, "proto"));
-    assert.deepEqual(Buffer.from(binary!.body), reordered);
+    // JSON first: a JSON subscriber ahead of the binary ones does not use up the bytes.
     const [json] = splitEnvelopes(frameOf(StreamEventSchema, decoded, "json"));
     assert.equal(Buffer.from(json!.body).toString("utf8"), toJsonString(StreamEventSchema, decoded));
+    const [binary] = splitEnvelopes(frameOf(StreamEventSchema, decoded, "proto"));
+    assert.deepEqual(Buffer.from(binary!.body), reordered);
     assert.throws(() => frameOf(StreamEventSchema, decoded, "proto", reordered.byteLength - 1), /larger than configured writeMaxBytes/);
   });
 
