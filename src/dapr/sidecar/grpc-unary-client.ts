@@ -92,9 +92,17 @@ export class GrpcUnaryClient {
 
   /**
    * Opens a bidirectional stream (the subscription): messages are parsed as they arrive and handed
-   * to `onMessage` in order; `onEnd` is called once, without an error only for status OK.
+   * to `onMessage` in order; `onEnd` is called once, without an error only for status OK. Each
+   * message is parsed whole with the method's output schema, or by `decode` when given (a reader
+   * of just the fields the caller needs).
    */
-  bidi<I extends DescMessage, O extends DescMessage>(method: DescMethodBiDiStreaming<I, O>, handlers: BidiHandlers<O>): BidiCall<I> {
+  bidi<I extends DescMessage, O extends DescMessage>(method: DescMethodBiDiStreaming<I, O>, handlers: BidiHandlers<MessageShape<O>>): BidiCall<I>;
+  bidi<I extends DescMessage, T>(method: DescMethodBiDiStreaming<I, DescMessage>, handlers: BidiHandlers<T>, decode: (body: Uint8Array) => T): BidiCall<I>;
+  bidi<I extends DescMessage, T>(
+    method: DescMethodBiDiStreaming<I, DescMessage>,
+    handlers: BidiHandlers<T>,
+    decode = (body: Uint8Array) => fromBinary(method.output, body) as T,
+  ): BidiCall<I> {
     let stream: http2.ClientHttp2Stream;
     try {
       stream = this.request(method);
@@ -103,7 +111,7 @@ export class GrpcUnaryClient {
       queueMicrotask(() => handlers.onEnd(error));
       return { send: () => {}, pause: () => {}, resume: () => {}, cancel: () => {} }; // already ended
     }
-    return new BidiStream(stream, method, handlers);
+    return new BidiStream(stream, method.input, handlers, decode);
   }
 
   close(): void {
@@ -141,8 +149,8 @@ export class GrpcUnaryClient {
   }
 }
 
-export interface BidiHandlers<O extends DescMessage> {
-  onMessage(message: MessageShape<O>): void;
+export interface BidiHandlers<T> {
+  onMessage(message: T): void;
   /** The end of the stream: undefined for status OK, else why (a ConnectError). */
   onEnd(error: ConnectError | undefined): void;
 }
@@ -157,7 +165,7 @@ export interface BidiCall<I extends DescMessage> {
   cancel(): void;
 }
 
-class BidiStream<I extends DescMessage, O extends DescMessage> implements BidiCall<I> {
+class BidiStream<I extends DescMessage, T> implements BidiCall<I> {
   private pending: Buffer[] = [];
   /** Bytes received but not yet a whole message. */
   private partial: Buffer | undefined;
@@ -168,8 +176,9 @@ class BidiStream<I extends DescMessage, O extends DescMessage> implements BidiCa
 
   constructor(
     private readonly stream: http2.ClientHttp2Stream,
-    private readonly method: DescMethodBiDiStreaming<I, O>,
-    private readonly handlers: BidiHandlers<O>,
+    private readonly input: I,
+    private readonly handlers: BidiHandlers<T>,
+    private readonly decode: (body: Uint8Array) => T,
   ) {
     const takeStatus = (h: http2.IncomingHttpHeaders) => {
       if (h["grpc-status"] !== undefined) {
@@ -190,7 +199,7 @@ class BidiStream<I extends DescMessage, O extends DescMessage> implements BidiCa
 
   send(input: MessageInitShape<I>): void {
     if (this.ended) return;
-    this.pending.push(envelope(toBinary(this.method.input, create(this.method.input, input))));
+    this.pending.push(envelope(toBinary(this.input, create(this.input, input))));
     if (this.pending.length === 1) queueMicrotask(() => this.flush());
   }
 
@@ -224,9 +233,9 @@ class BidiStream<I extends DescMessage, O extends DescMessage> implements BidiCa
         this.fail(new ConnectError("protocol error: the sidecar sent a compressed message", Code.Internal));
         return;
       }
-      let message: MessageShape<O>;
+      let message: T;
       try {
-        message = fromBinary(this.method.output, bytes.subarray(5, 5 + length));
+        message = this.decode(bytes.subarray(5, 5 + length));
       } catch (err) {
         this.fail(new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.Internal));
         return;

@@ -29,6 +29,7 @@ import type { BackendSubscription, DaprAdapter, StoredValue, TopicHandlers } fro
 import { classifyDaprError, defaultSleep as sleep, Resilience } from "../resilience.js";
 import { GrpcUnaryClient } from "./grpc-unary-client.js";
 import { IndexBatcher, type IndexChange, type IndexStore } from "./index-batcher.js";
+import { readSubscriptionMessage } from "./subscription-message.js";
 
 export interface SidecarAdapterOptions {
   readonly host: string;
@@ -238,35 +239,39 @@ export class SidecarDaprAdapter implements DaprAdapter {
       let inFlight = 0;
       let paused = false;
       const onStop = () => call.cancel();
-      const call = this.unary.bidi(Dapr.method.subscribeTopicEventsAlpha1, {
-        onMessage: (res) => {
-          const message = res.subscribeTopicEventsResponseType;
-          if (message.case === "initialResponse") return onConnected();
-          if (message.case !== "eventMessage") return;
-          const { id } = message.value;
-          const ack = (status: AckStatus) => {
-            inFlight--;
-            call.send({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id, status: { status } } } });
-            if (paused && inFlight < MAX_EVENTS_IN_FLIGHT) {
-              paused = false;
-              call.resume();
+      const call = this.unary.bidi(
+        Dapr.method.subscribeTopicEventsAlpha1,
+        {
+          onMessage: (message) => {
+            if (message.case === "initialResponse") return onConnected();
+            if (message.case !== "eventMessage") return;
+            const { id } = message;
+            const ack = (status: AckStatus) => {
+              inFlight--;
+              call.send({ subscribeTopicEventsRequestType: { case: "eventProcessed", value: { id, status: { status } } } });
+              if (paused && inFlight < MAX_EVENTS_IN_FLIGHT) {
+                paused = false;
+                call.resume();
+              }
+            };
+            inFlight++;
+            const status = this.deliver(message.data, openedAt, handlers);
+            if (typeof status === "number") return ack(status);
+            void status.then(ack);
+            if (!paused && inFlight >= MAX_EVENTS_IN_FLIGHT) {
+              paused = true;
+              call.pause();
             }
-          };
-          inFlight++;
-          const status = this.deliver(message.value.data, openedAt, handlers);
-          if (typeof status === "number") return ack(status);
-          void status.then(ack);
-          if (!paused && inFlight >= MAX_EVENTS_IN_FLIGHT) {
-            paused = true;
-            call.pause();
-          }
+          },
+          onEnd: (error) => {
+            stop.removeEventListener("abort", onStop);
+            if (error === undefined) resolve();
+            else reject(error);
+          },
         },
-        onEnd: (error) => {
-          stop.removeEventListener("abort", onStop);
-          if (error === undefined) resolve();
-          else reject(error);
-        },
-      });
+        // Only the case, the event's id and its data are read (subscription-message.ts).
+        readSubscriptionMessage,
+      );
       call.send({ subscribeTopicEventsRequestType: { case: "initialRequest", value: { pubsubName: pubsub, topic, metadata: {} } } });
       if (stop.aborted) call.cancel();
       else stop.addEventListener("abort", onStop, { once: true });
