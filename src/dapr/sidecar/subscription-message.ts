@@ -3,8 +3,9 @@
  * (dapr.proto.runtime.v1.SubscribeTopicEventsResponseAlpha1): which case it is, and for an event
  * its id (the ack names it) and its data (the gateway's broker envelope). Everything else daprd
  * sends with an event (source, type, topic, the CloudEvent extensions as a google.protobuf.Struct)
- * is skipped, not decoded: decoding the whole message cost about 50 µs per event, most of it
- * the Struct, and the gateway never looks at it.
+ * is skipped, not decoded: decoding the whole message cost about 37 µs per event with the six
+ * extensions daprd 1.16.5 sends (this reader: under 1 µs), most of it the Struct, which the
+ * gateway never looks at.
  *
  * Field numbers come from @dapr/dapr's descriptors. Protobuf's rules hold: the last value of a
  * field wins, the last oneof field seen decides the case, unknown fields are skipped.
