@@ -49,11 +49,9 @@ export function readSubscriptionMessage(body: Uint8Array): SubscriptionMessage {
         else if (f === EVENT_DATA && w === WireType.LengthDelimited) data = event.bytes();
         else event.skip(w, f);
       }
-    } else if (field === INITIAL_RESPONSE && wireType === WireType.LengthDelimited) {
-      reader.skip(wireType, field);
-      which = "initialResponse";
     } else {
       reader.skip(wireType, field);
+      if (field === INITIAL_RESPONSE && wireType === WireType.LengthDelimited) which = "initialResponse";
     }
   }
   return which === "eventMessage" ? { case: which, id, data } : { case: which };
